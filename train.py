@@ -1,0 +1,271 @@
+"""Train a GAN with Diffusion-GAN's adaptive diffusion (or without it, as a baseline).
+
+With no --data, trains on the built-in demo data (scikit-learn's handwritten digits, 32x32) with the
+'demo' preset, small enough for a laptop CPU. Presets (--cfg) live in configs/*.yaml."""
+
+import json
+import os
+import re
+import sys
+import tempfile
+
+import click
+import torch
+import yaml
+
+import dnnlib
+from dnnlib.cli import run_cli
+from torch_utils import training_stats
+from torch_utils import custom_ops
+from training import training_loop
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
+PRESETS = sorted(os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR) if f.endswith('.yaml'))
+
+#----------------------------------------------------------------------------
+
+def load_preset(name: str) -> dnnlib.EasyDict:
+    """Read configs/NAME.yaml, resolving its 'base' chain (later files override earlier ones, 'diffusion' merged)."""
+    with open(os.path.join(CONFIG_DIR, f'{name}.yaml'), 'rt') as f:
+        spec = yaml.safe_load(f)
+    base = spec.pop('base', None)
+    if base is None:
+        return dnnlib.EasyDict(spec)
+    merged = load_preset(base)
+    diffusion = dict(merged.get('diffusion') or {}, **(spec.pop('diffusion', None) or {}))
+    merged.update(spec, diffusion=diffusion)
+    return merged
+
+#----------------------------------------------------------------------------
+
+def derive_auto(spec: dnnlib.EasyDict, res: int, gpus: int) -> dnnlib.EasyDict:
+    """Fill the 'auto' entries of a preset from the resolution and GPU count (StyleGAN2-ADA's rules)."""
+    spec = dnnlib.EasyDict(spec)
+    batch = max(min(gpus * min(4096 // res, 32), 64), gpus)
+    derived = dict(ref_gpus=gpus, batch=batch, mbstd=min(batch // gpus, 4), fmaps=1 if res >= 512 else 0.5,
+                   lrate=0.002 if res >= 1024 else 0.0025, gamma=0.0002 * (res ** 2) / batch, ema=batch * 10 / 32)
+    for key, value in derived.items():
+        if spec.get(key) == 'auto':
+            spec[key] = value
+    return spec
+
+#----------------------------------------------------------------------------
+
+def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool) -> None:
+    """Print the options, create outdir/NNNNN-desc and run one process per GPU."""
+    dnnlib.util.Logger(should_flush=True)
+
+    prev_run_ids = []
+    if os.path.isdir(outdir):
+        prev_run_ids = [re.match(r'^\d+', x) for x in os.listdir(outdir)]
+        prev_run_ids = [int(x.group()) for x in prev_run_ids if x is not None]
+    c.run_dir = os.path.join(outdir, f'{max(prev_run_ids, default=-1) + 1:05d}-{desc}')
+
+    print()
+    print('Training options:')
+    print(json.dumps(c, indent=2))
+    print()
+    print(f'Output directory:    {c.run_dir}')
+    print(f'Number of GPUs:      {c.num_gpus}')
+    print(f'Batch size:          {c.batch_size} images')
+    print(f'Training duration:   {c.total_kimg} kimg')
+    print(f'Dataset path:        {c.training_set_kwargs.get("path", "built-in digits")}')
+    print(f'Dataset size:        {c.training_set_kwargs.max_size} images')
+    print(f'Dataset resolution:  {c.training_set_kwargs.resolution}')
+    print(f'Dataset labels:      {c.training_set_kwargs.use_labels}')
+    print(f'Dataset x-flips:     {c.training_set_kwargs.xflip}')
+    print(f'Diffusion:           {c.diffusion_kwargs}')
+    print()
+    if dry_run:
+        print('Dry run; exiting.')
+        return
+
+    print('Creating output directory...')
+    os.makedirs(c.run_dir)
+    with open(os.path.join(c.run_dir, 'training_options.json'), 'wt') as f:
+        json.dump(c, f, indent=2)
+
+    print('Launching processes...')
+    torch.multiprocessing.set_start_method('spawn', force=True)
+    with tempfile.TemporaryDirectory() as temp_dir:
+        if c.num_gpus == 1:
+            subprocess_fn(rank=0, c=c, temp_dir=temp_dir)
+        else:
+            torch.multiprocessing.spawn(fn=subprocess_fn, args=(c, temp_dir), nprocs=c.num_gpus)
+
+#----------------------------------------------------------------------------
+
+def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str) -> None:
+    """One training process: log to run_dir/log.txt (rank 0), join the process group, run the loop."""
+    dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True)
+    if c.num_gpus > 1:
+        init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
+        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+        torch.distributed.init_process_group(backend=backend, init_method=f'file://{init_file}', rank=rank, world_size=c.num_gpus)
+    sync_device = torch.device('cuda', rank) if c.num_gpus > 1 and torch.cuda.is_available() else None
+    training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
+    if rank != 0:
+        custom_ops.verbosity = 'none'
+    training_loop.training_loop(rank=rank, **c)
+
+#----------------------------------------------------------------------------
+
+def build_config(opts: dnnlib.EasyDict) -> tuple:
+    """Turn the command-line options and the preset into training_loop kwargs; raise UserError on bad input."""
+    c = dnnlib.EasyDict()
+
+    # Dataset: constructed once here, so that a bad --data is reported before anything is written.
+    if opts.data is None:
+        c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.DigitsDataset', resolution=32, use_labels=opts.cond, max_size=None, xflip=opts.mirror)
+    else:
+        c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data, use_labels=opts.cond, max_size=None, xflip=opts.mirror)
+    training_set = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
+    c.training_set_kwargs.resolution = training_set.resolution
+    c.training_set_kwargs.max_size = len(training_set)
+    dataset_name = training_set.name
+    del training_set
+
+    # Preset.
+    cfg = opts.cfg or ('demo' if opts.data is None else 'auto')
+    spec = derive_auto(load_preset(cfg), res=c.training_set_kwargs.resolution, gpus=opts.gpus)
+    batch = opts.batch or spec.batch
+    if opts.gpus < 1:
+        raise dnnlib.UserError(f'--gpus={opts.gpus}: expected at least 1')
+    if batch < 1 or batch % opts.gpus != 0:
+        raise dnnlib.UserError(f'--batch={batch} must be a positive multiple of --gpus={opts.gpus}')
+    batch_gpu = opts.batch_gpu or batch // opts.gpus
+    if batch_gpu < 1 or batch % (batch_gpu * opts.gpus) != 0:
+        raise dnnlib.UserError(f'--batch={batch} must be a multiple of --batch-gpu={batch_gpu} times --gpus={opts.gpus}')
+    mbstd = min(spec.mbstd, batch_gpu)
+    if batch_gpu % mbstd != 0:
+        raise dnnlib.UserError(f'--batch-gpu={batch_gpu} must be a multiple of the minibatch-stddev group size {mbstd} of --cfg={cfg}')
+
+    # Networks, losses, optimizers.
+    channel_base = int(spec.fmaps * 32768)
+    num_fp16_res = 0 if opts.fp32 else spec.num_fp16_res
+    conv_clamp = None if opts.fp32 else spec.conv_clamp
+    c.G_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Generator', z_dim=spec.z_dim, w_dim=spec.w_dim,
+        mapping_kwargs=dnnlib.EasyDict(num_layers=spec.map), channel_base=channel_base, channel_max=spec.channel_max,
+        num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, architecture=spec.G_arch, fp16_channels_last=opts.nhwc)
+    c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', architecture=spec.D_arch,
+        channel_base=channel_base, channel_max=spec.channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
+        block_kwargs=dnnlib.EasyDict(fp16_channels_last=opts.nhwc), epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd))
+    c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
+    c.D_opt_kwargs = dnnlib.EasyDict(c.G_opt_kwargs)
+    gamma = spec.gamma if opts.gamma is None else opts.gamma
+    c.loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=gamma,
+        style_mixing_prob=spec.style_mixing, pl_weight=spec.pl_weight)
+    c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=torch.cuda.is_available(), num_workers=opts.workers if opts.data is not None else 0)
+    if c.data_loader_kwargs.num_workers > 0:
+        c.data_loader_kwargs.prefetch_factor = 2
+
+    # Diffusion: preset defaults, then the command line.
+    c.diffusion_kwargs = None
+    if opts.diffusion:
+        diffusion = dnnlib.EasyDict(spec.get('diffusion') or {})
+        for key in ['target', 'ada_kimg', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
+            if opts[key] is not None:
+                diffusion[key] = opts[key]
+        diffusion.aug = opts.aug
+        diffusion.seed = opts.seed
+        if not 0 < diffusion.get('target', 0.6) < 1:
+            raise dnnlib.UserError(f'--target={diffusion.target}: expected a value in (0, 1)')
+        if not 1 <= diffusion.get('t_min', 10) <= diffusion.get('t_max', 1000):
+            raise dnnlib.UserError(f'--t_min and --t_max: expected 1 <= t_min <= t_max, got {diffusion.get("t_min", 10)} and {diffusion.get("t_max", 1000)}')
+        c.diffusion_kwargs = diffusion
+    elif opts.aug != 'no':
+        raise dnnlib.UserError(f'--aug={opts.aug} is applied in front of the diffusion; it needs --diffusion')
+
+    # Schedule and bookkeeping.
+    c.num_gpus = opts.gpus
+    c.batch_size = batch
+    c.batch_gpu = batch_gpu
+    c.ema_kimg = spec.ema
+    c.ema_rampup = spec.ramp
+    c.total_kimg = opts.kimg if opts.kimg is not None else spec.kimg
+    c.kimg_per_tick = opts.tick
+    c.image_snapshot_ticks = c.network_snapshot_ticks = opts.snap
+    c.random_seed = opts.seed
+    c.cudnn_benchmark = True
+    if opts.resume is not None:
+        if not dnnlib.util.is_url(opts.resume) and not os.path.isfile(opts.resume):
+            raise dnnlib.UserError(f'--resume={opts.resume}: no such file')
+        c.resume_pkl = opts.resume
+        c.ema_rampup = None     # the ramp-up only makes sense from scratch
+
+    desc = f'{dataset_name}-{cfg}-gpus{c.num_gpus}-batch{c.batch_size}-gamma{gamma:g}'
+    desc += '-diffusion' if opts.diffusion else '-nodiffusion'
+    if opts.aug != 'no':
+        desc += f'-{opts.aug}'
+    if opts.cond:
+        desc += '-cond'
+    return c, desc
+
+#----------------------------------------------------------------------------
+
+def positive(ctx, param, value):
+    """click callback: reject zero and negative values with the option's name."""
+    if value is not None and value <= 0:
+        raise click.BadParameter(f'{value} must be positive')
+    return value
+
+def non_negative(ctx, param, value):
+    """click callback: reject negative values with the option's name."""
+    if value is not None and value < 0:
+        raise click.BadParameter(f'{value} must not be negative')
+    return value
+
+@click.command(context_settings=dict(max_content_width=120))
+# Required.
+@click.option('--outdir',        help='Where to save the results', metavar='DIR', required=True)
+@click.option('--data',          help='Training data (zip or folder of images) [default: built-in digits demo]', metavar='[ZIP|DIR]')
+@click.option('--gpus',          help='Number of GPUs (processes) to use', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
+@click.option('--cfg',           help='Preset from configs/ [default: demo without --data, else auto]', type=click.Choice(PRESETS))
+# Dataset.
+@click.option('--cond',          help='Train conditional model on dataset labels', metavar='BOOL', type=bool, default=False, show_default=True)
+@click.option('--mirror',        help='Enable dataset x-flips', metavar='BOOL', type=bool, default=False, show_default=True)
+# Hyper-parameters.
+@click.option('--batch',         help='Total batch size [default: preset]', metavar='INT', type=int, callback=positive)
+@click.option('--batch-gpu',     help='Limit batch size per GPU (gradient accumulation)', metavar='INT', type=int, callback=positive)
+@click.option('--gamma',         help='R1 regularization weight [default: preset]', metavar='FLOAT', type=float, callback=non_negative)
+@click.option('--kimg',          help='Training duration [default: preset]', metavar='KIMG', type=float, callback=positive)
+# Diffusion.
+@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D (--no-diffusion: plain StyleGAN2)', default=True, show_default=True)
+@click.option('--aug',           help='Augmentation in front of the diffusion', type=click.Choice(['no', 'ada', 'diff']), default='no', show_default=True)
+@click.option('--target',        help='Target E[sign(D(x_t real))] for adapting T [default: preset, 0.6]', metavar='FLOAT', type=float)
+@click.option('--ada_kimg',      help='kimg for p to move from 0 to 1 [default: preset, 100]', metavar='KIMG', type=float, callback=positive)
+@click.option('--noise_sd',      help='Diffusion noise sigma [default: 0.05]', metavar='FLOAT', type=float, callback=positive)
+@click.option('--ts_dist',       help='Timestep distribution [default: priority]', type=click.Choice(['priority', 'uniform']))
+@click.option('--t_min',         help='Minimum T [default: 10]', metavar='INT', type=int)
+@click.option('--t_max',         help='Maximum T [default: 1000]', metavar='INT', type=int)
+@click.option('--beta_schedule', help='Beta schedule [default: linear]', type=click.Choice(['linear', 'cosine', 'quad', 'sigmoid', 'const', 'jsd']))
+# Misc.
+@click.option('--resume',        help='Resume from a network pickle (path or URL)', metavar='[PATH|URL]')
+@click.option('--snap',          help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
+@click.option('--tick',          help='Progress print interval', metavar='KIMG', type=float, callback=positive, default=4, show_default=True)
+@click.option('--seed',          help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
+@click.option('--fp32',          help='Disable mixed precision', metavar='BOOL', type=bool, default=False, show_default=True)
+@click.option('--nhwc',          help='Channels-last layout for FP16 layers', metavar='BOOL', type=bool, default=False, show_default=True)
+@click.option('--workers',       help='DataLoader worker processes', metavar='INT', type=click.IntRange(min=0), default=3, show_default=True)
+@click.option('--metrics',       help='Metrics at each snapshot (none until metrics/ lands)', type=click.Choice(['none']), default='none', show_default=True)
+@click.option('-n', '--dry-run', help='Print training options and exit', is_flag=True)
+def main(**kwargs):
+    """Train a GAN with the adaptive diffusion of Diffusion-GAN.
+
+    \b
+    # Built-in demo: digits at 32x32 on the CPU.
+    python train.py --outdir=training-runs
+    \b
+    # CIFAR-10 (dataset_tool.py output), 4 GPUs, official Diffusion-StyleGAN2 settings.
+    python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --target=0.6 --noise_sd=0.05
+    """
+    opts = dnnlib.EasyDict(kwargs)
+    c, desc = build_config(opts)
+    launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)
+
+#----------------------------------------------------------------------------
+
+if __name__ == '__main__':
+    run_cli(main)
+
+#----------------------------------------------------------------------------

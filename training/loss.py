@@ -1,0 +1,145 @@
+"""Losses of the GAN families. Every family sends real and generated images through the same
+adaptive diffusion (training/diffusion.py) before its timestep-aware discriminator D(x_t, c, t)."""
+
+import numpy as np
+import torch
+
+from torch_utils import training_stats
+from torch_utils.ops import conv2d_gradfix
+
+#----------------------------------------------------------------------------
+
+class Loss:
+    """Interface the training loop drives: one call per phase and minibatch slice."""
+    def accumulate_gradients(self, phase: str, real_img: torch.Tensor, real_c: torch.Tensor,
+                             gen_z: torch.Tensor, gen_c: torch.Tensor, gain: float, cur_nimg: int) -> None:
+        raise NotImplementedError()
+
+#----------------------------------------------------------------------------
+
+class StyleGAN2Loss(Loss):
+    """Non-saturating logistic loss with lazy R1 on D, lazy path-length regularization and style mixing on G.
+    Phases: Gmain, Greg, Gboth, Dmain, Dreg, Dboth (the *both phases fuse main loss and regularization)."""
+    def __init__(self,
+        device,                         # torch.device the loss runs on
+        G,                              # generator (mapping + synthesis)
+        D,                              # timestep-aware discriminator D(img, c, t)
+        diffusion           = None,     # training.diffusion.Diffusion, or None for the plain StyleGAN2 baseline
+        r1_gamma            = 10,       # R1 weight gamma
+        style_mixing_prob   = 0.9,      # probability of mixing two latents per sample
+        pl_weight           = 2,        # path-length regularization weight, 0 = off
+        pl_batch_shrink     = 2,        # path-length minibatch = batch // pl_batch_shrink
+        pl_decay            = 0.01,     # decay of the running path-length mean
+        pl_no_weight_grad   = False,    # skip weight gradients in the path-length Jacobian (StyleGAN3 practice)
+    ):
+        self.device             = device
+        self.G                  = G
+        self.D                  = D
+        self.diffusion          = diffusion
+        self.r1_gamma           = r1_gamma
+        self.style_mixing_prob  = style_mixing_prob
+        self.pl_weight          = pl_weight
+        self.pl_batch_shrink    = pl_batch_shrink
+        self.pl_decay           = pl_decay
+        self.pl_no_weight_grad  = pl_no_weight_grad
+        self.pl_mean            = torch.zeros([], device=device)
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False):
+        ws = self.G.mapping(z, c, update_emas=update_emas)
+        if self.style_mixing_prob > 0:
+            with torch.autograd.profiler.record_function('style_mixing'):
+                # With probability style_mixing_prob, the layers from a random cutoff on take their w from a second latent.
+                cutoff = torch.randint(1, ws.shape[1], [], device=ws.device)
+                mix = torch.rand([], device=ws.device) < self.style_mixing_prob
+                cutoff = torch.where(mix, cutoff, torch.full_like(cutoff, ws.shape[1]))
+                ws_mix = self.G.mapping(torch.randn_like(z), c, update_emas=False)
+                ws = torch.where(torch.arange(ws.shape[1], device=ws.device)[None, :, None] < cutoff, ws, ws_mix)
+        img = self.G.synthesis(ws, update_emas=update_emas)
+        return img, ws
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        if self.diffusion is not None:
+            img, t = self.diffusion(img)
+        else:
+            t = torch.zeros([img.shape[0], 1], dtype=torch.int64, device=img.device)
+        return self.D(img, c, t, update_emas=update_emas)
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']
+        if self.pl_weight == 0:
+            phase = {'Greg': 'none', 'Gboth': 'Gmain'}.get(phase, phase)
+        if self.r1_gamma == 0:
+            phase = {'Dreg': 'none', 'Dboth': 'Dmain'}.get(phase, phase)
+        do_Gmain = phase in ['Gmain', 'Gboth']
+        do_Dmain = phase in ['Dmain', 'Dboth']
+        do_Gpl   = phase in ['Greg', 'Gboth']
+        do_Dr1   = phase in ['Dreg', 'Dboth']
+
+        # G: make D call the fakes real, -log sigmoid(D(G(z))) = softplus(-D).
+        if do_Gmain:
+            with torch.autograd.profiler.record_function('Gmain_forward'):
+                gen_img, _gen_ws = self.run_G(gen_z, gen_c)
+                gen_logits = self.run_D(gen_img, gen_c)
+                training_stats.report('Loss/scores/fake', gen_logits)
+                training_stats.report('Loss/signs/fake', gen_logits.sign())
+                loss_Gmain = torch.nn.functional.softplus(-gen_logits)
+                training_stats.report('Loss/G/loss', loss_Gmain)
+            with torch.autograd.profiler.record_function('Gmain_backward'):
+                loss_Gmain.mean().mul(gain).backward()
+
+        # Path-length regularization: keep |J_w^T y| constant for random image-space directions y.
+        if do_Gpl:
+            with torch.autograd.profiler.record_function('Gpl_forward'):
+                batch_size = max(gen_z.shape[0] // self.pl_batch_shrink, 1)
+                gen_img, gen_ws = self.run_G(gen_z[:batch_size], gen_c[:batch_size])
+                pl_noise = torch.randn_like(gen_img) / np.sqrt(gen_img.shape[2] * gen_img.shape[3])
+                with torch.autograd.profiler.record_function('pl_grads'), conv2d_gradfix.no_weight_gradients(self.pl_no_weight_grad):
+                    pl_grads = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True, only_inputs=True)[0]
+                pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()
+                pl_mean = self.pl_mean.lerp(pl_lengths.mean(), self.pl_decay)
+                self.pl_mean.copy_(pl_mean.detach())
+                pl_penalty = (pl_lengths - pl_mean).square()
+                training_stats.report('Loss/pl_penalty', pl_penalty)
+                loss_Gpl = pl_penalty * self.pl_weight
+                training_stats.report('Loss/G/reg', loss_Gpl)
+            with torch.autograd.profiler.record_function('Gpl_backward'):
+                loss_Gpl.mean().mul(gain).backward()
+
+        # D on fakes: push D(G(z)) down, softplus(D).
+        loss_Dgen = 0
+        if do_Dmain:
+            with torch.autograd.profiler.record_function('Dgen_forward'):
+                gen_img, _gen_ws = self.run_G(gen_z, gen_c, update_emas=True)
+                gen_logits = self.run_D(gen_img, gen_c, update_emas=True)
+                training_stats.report('Loss/scores/fake', gen_logits)
+                training_stats.report('Loss/signs/fake', gen_logits.sign())
+                loss_Dgen = torch.nn.functional.softplus(gen_logits)
+            with torch.autograd.profiler.record_function('Dgen_backward'):
+                loss_Dgen.mean().mul(gain).backward()
+
+        # D on reals: push D(x) up, softplus(-D); R1 = gamma/2 |grad_x D(x)|^2 through the diffusion.
+        if do_Dmain or do_Dr1:
+            name = 'Dreal' if do_Dmain and not do_Dr1 else 'Dr1' if do_Dr1 and not do_Dmain else 'Dreal_Dr1'
+            with torch.autograd.profiler.record_function(name + '_forward'):
+                real_img_tmp = real_img.detach().requires_grad_(do_Dr1)
+                real_logits = self.run_D(real_img_tmp, real_c)
+                training_stats.report('Loss/scores/real', real_logits)
+                training_stats.report('Loss/signs/real', real_logits.sign())
+
+                loss_Dreal = 0
+                if do_Dmain:
+                    loss_Dreal = torch.nn.functional.softplus(-real_logits)
+                    training_stats.report('Loss/D/loss', loss_Dgen + loss_Dreal)
+
+                loss_Dr1 = 0
+                if do_Dr1:
+                    with torch.autograd.profiler.record_function('r1_grads'), conv2d_gradfix.no_weight_gradients():
+                        r1_grads = torch.autograd.grad(outputs=[real_logits.sum()], inputs=[real_img_tmp], create_graph=True, only_inputs=True)[0]
+                    r1_penalty = r1_grads.square().sum([1, 2, 3])
+                    loss_Dr1 = r1_penalty * (self.r1_gamma / 2)
+                    training_stats.report('Loss/r1_penalty', r1_penalty)
+                    training_stats.report('Loss/D/reg', loss_Dr1)
+            with torch.autograd.profiler.record_function(name + '_backward'):
+                (loss_Dreal + loss_Dr1).mean().mul(gain).backward()
+
+#----------------------------------------------------------------------------

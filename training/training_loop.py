@@ -1,0 +1,358 @@
+"""The training loop shared by every GAN family: data, phases with lazy regularization, gradient
+reduction across ranks, G_ema, adaptation of the diffusion (p and T), image grids, snapshots and statistics."""
+
+import copy
+import json
+import os
+import pickle
+import resource
+import sys
+import time
+
+import numpy as np
+import PIL.Image
+import torch
+import tqdm
+
+import dnnlib
+from torch_utils import misc
+from torch_utils import training_stats
+from torch_utils.ops import conv2d_gradfix
+from torch_utils.ops import grid_sample_gradfix
+
+#----------------------------------------------------------------------------
+
+def setup_snapshot_image_grid(training_set, random_seed: int = 0):
+    """Pick reals for the snapshot grid: random images, or rows of one class each when labelled."""
+    rnd = np.random.RandomState(random_seed)
+    gw = int(np.clip(7680 // training_set.image_shape[2], 7, 32))
+    gh = int(np.clip(4320 // training_set.image_shape[1], 4, 32))
+
+    if not training_set.has_labels:
+        all_indices = list(range(len(training_set)))
+        rnd.shuffle(all_indices)
+        grid_indices = [all_indices[i % len(all_indices)] for i in range(gw * gh)]
+    else:
+        # One row per label (cycling through the classes), images of that class along the row.
+        label_groups = dict()
+        for idx in range(len(training_set)):
+            label = tuple(training_set.get_details(idx).raw_label.flat[::-1])
+            label_groups.setdefault(label, []).append(idx)
+        label_order = sorted(label_groups.keys())
+        for label in label_order:
+            rnd.shuffle(label_groups[label])
+        grid_indices = []
+        for y in range(gh):
+            group = label_groups[label_order[y % len(label_order)]]
+            grid_indices += [group[x % len(group)] for x in range(gw)]
+
+    images, labels = zip(*[training_set[i] for i in grid_indices])
+    return (gw, gh), np.stack(images), np.stack(labels)
+
+#----------------------------------------------------------------------------
+
+def save_image_grid(img: np.ndarray, fname: str, drange, grid_size) -> None:
+    """Tile a [N, C, H, W] batch into one PNG (C = 1 grayscale, C = 3 RGB), mapping drange to [0, 255]."""
+    lo, hi = drange
+    img = np.asarray(img, dtype=np.float32)
+    img = np.rint((img - lo) * (255 / (hi - lo))).clip(0, 255).astype(np.uint8)
+    gw, gh = grid_size
+    _N, C, H, W = img.shape
+    img = img.reshape(gh, gw, C, H, W).transpose(0, 3, 1, 4, 2).reshape(gh * H, gw * W, C)
+    assert C in [1, 3]
+    PIL.Image.fromarray(img[:, :, 0] if C == 1 else img, 'L' if C == 1 else 'RGB').save(fname)
+
+#----------------------------------------------------------------------------
+
+def write_atomic(fname: str, data: bytes) -> None:
+    """Write through a temporary file + fsync + rename, so a killed run never leaves a half-written file."""
+    tmp = fname + '.tmp'
+    with open(tmp, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, fname)
+
+#----------------------------------------------------------------------------
+
+def training_loop(
+    run_dir                 = '.',      # output directory
+    training_set_kwargs     = {},       # dataset (class_name + kwargs)
+    data_loader_kwargs      = {},       # torch.utils.data.DataLoader options
+    G_kwargs                = {},       # generator (class_name + kwargs)
+    D_kwargs                = {},       # discriminator (class_name + kwargs)
+    G_opt_kwargs            = {},       # G optimizer (class_name + kwargs)
+    D_opt_kwargs            = {},       # D optimizer (class_name + kwargs)
+    diffusion_kwargs        = None,     # training.diffusion.Diffusion kwargs, None = no diffusion (plain GAN baseline)
+    loss_kwargs             = {},       # loss (class_name + kwargs)
+    random_seed             = 0,        # global seed
+    num_gpus                = 1,        # number of processes taking part
+    rank                    = 0,        # rank of this process in [0, num_gpus)
+    batch_size              = 4,        # total minibatch over all processes
+    batch_gpu               = 4,        # minibatch per process and step (gradient accumulation when smaller)
+    ema_kimg                = 10,       # G_ema half-life, thousands of images
+    ema_rampup              = 0.05,     # G_ema ramp-up: half-life capped at cur_nimg * ema_rampup; None = off
+    G_reg_interval          = 4,        # lazy G regularization every N minibatches, None = fused with the main loss
+    D_reg_interval          = 16,       # lazy D regularization every N minibatches, None = fused with the main loss
+    ada_interval            = 4,        # adapt the diffusion p every N minibatches
+    total_kimg              = 25000,    # training length, thousands of real images
+    kimg_per_tick           = 4,        # progress report interval
+    image_snapshot_ticks    = 50,       # fakes grid every N ticks, None = never
+    network_snapshot_ticks  = 50,       # network pickle every N ticks, None = never
+    resume_pkl              = None,     # network pickle to start from (transfer of G, D, G_ema weights)
+    cudnn_benchmark         = True,     # torch.backends.cudnn.benchmark
+    allow_tf32              = False,    # TF32 matmuls and convolutions on Ampere+
+    progress_bar            = None,     # tqdm bar on the terminal; None = when stderr is a terminal
+):
+    start_time = time.time()
+    device = torch.device('cuda', rank) if torch.cuda.is_available() else torch.device('cpu')
+    np.random.seed(random_seed * num_gpus + rank)
+    torch.manual_seed(random_seed * num_gpus + rank)
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    torch.backends.cuda.matmul.allow_tf32 = allow_tf32
+    torch.backends.cudnn.allow_tf32 = allow_tf32
+    conv2d_gradfix.enabled = True           # R1 and path length need double backward through convolutions
+    grid_sample_gradfix.enabled = True
+
+    # Data.
+    if rank == 0:
+        print('Loading training set...')
+    training_set = dnnlib.util.construct_class_by_name(**training_set_kwargs)
+    sampler = misc.InfiniteSampler(dataset=training_set, rank=rank, num_replicas=num_gpus, seed=random_seed)
+    training_set_iterator = iter(torch.utils.data.DataLoader(dataset=training_set, sampler=sampler, batch_size=batch_size // num_gpus, **data_loader_kwargs))
+    if rank == 0:
+        print(f'Num images: {len(training_set)}, image shape: {training_set.image_shape}, label shape: {training_set.label_shape}')
+
+    # Networks.
+    common_kwargs = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels)
+    G = dnnlib.util.construct_class_by_name(**G_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    D = dnnlib.util.construct_class_by_name(**D_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    diffusion = None
+    if diffusion_kwargs is not None:
+        diffusion = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **diffusion_kwargs).train().requires_grad_(False).to(device)
+
+    if resume_pkl is not None and rank == 0:
+        print(f'Resuming from "{resume_pkl}"')
+        with dnnlib.util.open_url(resume_pkl) as f:
+            resume_data = pickle.load(f)
+        for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
+            misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
+
+    if rank == 0:
+        z = torch.empty([batch_gpu, G.z_dim], device=device)
+        c = torch.empty([batch_gpu, G.c_dim], device=device)
+        t = torch.zeros([batch_gpu, 1], dtype=torch.int64, device=device)
+        img = misc.print_module_summary(G, [z, c])
+        misc.print_module_summary(D, [img, c, t])
+
+    # Every rank starts from rank 0's weights.
+    if num_gpus > 1:
+        for module in [G, D, G_ema]:
+            for param in misc.params_and_buffers(module):
+                torch.distributed.broadcast(param, src=0)
+
+    # Phases: lazy regularization runs the regularizer every reg_interval minibatches with its gain scaled up,
+    # and the optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule.
+    loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, diffusion=diffusion, **loss_kwargs)
+    phases = []
+    for name, module, opt_kwargs, reg_interval in [('G', G, G_opt_kwargs, G_reg_interval), ('D', D, D_opt_kwargs, D_reg_interval)]:
+        if reg_interval is None:
+            opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
+            phases += [dnnlib.EasyDict(name=name + 'both', module=module, opt=opt, interval=1)]
+        else:
+            mb_ratio = reg_interval / (reg_interval + 1)
+            opt_kwargs = dnnlib.EasyDict(opt_kwargs)
+            opt_kwargs.lr = opt_kwargs.lr * mb_ratio
+            opt_kwargs.betas = [beta ** mb_ratio for beta in opt_kwargs.betas]
+            opt = dnnlib.util.construct_class_by_name(module.parameters(), **opt_kwargs)
+            phases += [dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1)]
+            phases += [dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)]
+
+    # Snapshot grid: reals once, fakes from fixed latents at every image snapshot.
+    grid_size = grid_z = grid_c = None
+    if rank == 0:
+        print('Exporting sample images...')
+        grid_size, images, labels = setup_snapshot_image_grid(training_set=training_set, random_seed=random_seed)
+        save_image_grid(images, os.path.join(run_dir, 'reals.png'), drange=[0, 255], grid_size=grid_size)
+        grid_z = torch.randn([labels.shape[0], G.z_dim], device=device).split(batch_gpu)
+        grid_c = torch.from_numpy(labels).to(device).split(batch_gpu)
+        images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu() for z, c in zip(grid_z, grid_c)]).numpy()
+        save_image_grid(images, os.path.join(run_dir, 'fakes_init.png'), drange=[-1, 1], grid_size=grid_size)
+
+    # Logs.
+    stats_collector = training_stats.Collector(regex='.*')
+    ada_stats = training_stats.Collector(regex='Loss/signs/real') if diffusion is not None else None
+    stats_jsonl = None
+    stats_tfevents = None
+    if rank == 0:
+        stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'wt')
+        try:
+            import torch.utils.tensorboard as tensorboard
+            stats_tfevents = tensorboard.SummaryWriter(run_dir)
+        except ImportError as err:
+            print('Skipping tfevents export:', err)
+    if progress_bar is None:
+        progress_bar = sys.__stderr__ is not None and sys.__stderr__.isatty()
+    pbar = tqdm.tqdm(total=total_kimg, unit='kimg', file=sys.__stderr__, dynamic_ncols=True, leave=False,
+                     bar_format='{l_bar}{bar}| {n:.1f}/{total_fmt} kimg [{elapsed}<{remaining}]') if rank == 0 and progress_bar else None
+
+    if rank == 0:
+        print(f'Training for {total_kimg} kimg...')
+        print()
+    cur_nimg = 0
+    cur_tick = 0
+    tick_start_nimg = cur_nimg
+    tick_start_time = time.time()
+    maintenance_time = tick_start_time - start_time
+    batch_idx = 0
+    while True:
+
+        # Fetch a minibatch of reals and latents, split per accumulation round.
+        with torch.autograd.profiler.record_function('data_fetch'):
+            phase_real_img, phase_real_c = next(training_set_iterator)
+            phase_real_img = (phase_real_img.to(device).to(torch.float32) / 127.5 - 1).split(batch_gpu)
+            phase_real_c = phase_real_c.to(device).split(batch_gpu)
+            all_gen_z = torch.randn([len(phases) * batch_size, G.z_dim], device=device)
+            all_gen_z = [phase_gen_z.split(batch_gpu) for phase_gen_z in all_gen_z.split(batch_size)]
+            all_gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(len(phases) * batch_size)]
+            all_gen_c = torch.from_numpy(np.stack(all_gen_c)).to(device)
+            all_gen_c = [phase_gen_c.split(batch_gpu) for phase_gen_c in all_gen_c.split(batch_size)]
+
+        # Each phase: accumulate over the rounds, average across ranks, step.
+        for phase, phase_gen_z, phase_gen_c in zip(phases, all_gen_z, all_gen_c):
+            if batch_idx % phase.interval != 0:
+                continue
+            phase.opt.zero_grad(set_to_none=True)
+            phase.module.requires_grad_(True)
+            for real_img, real_c, gen_z, gen_c in zip(phase_real_img, phase_real_c, phase_gen_z, phase_gen_c):
+                loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=phase.interval, cur_nimg=cur_nimg)
+            phase.module.requires_grad_(False)
+
+            with torch.autograd.profiler.record_function(phase.name + '_opt'):
+                params = [param for param in phase.module.parameters() if param.grad is not None]
+                if len(params) > 0:
+                    flat = torch.cat([param.grad.flatten() for param in params])
+                    if num_gpus > 1:
+                        torch.distributed.all_reduce(flat)
+                        flat /= num_gpus
+                    # Gradients are averaged over the rounds of one phase (gain carries the lazy interval).
+                    flat /= len(phase_real_img)
+                    training_stats.report('Progress/nonfinite_grads', (~torch.isfinite(flat)).sum())
+                    torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
+                    for param, grad in zip(params, flat.split([param.numel() for param in params])):
+                        param.grad = grad.reshape(param.shape)
+                phase.opt.step()
+
+        # G_ema: exponential moving average with a half-life of ema_kimg (ramped up early in training).
+        with torch.autograd.profiler.record_function('Gema'):
+            ema_nimg = ema_kimg * 1000
+            if ema_rampup is not None:
+                ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+            ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+                p_ema.copy_(p.lerp(p_ema, ema_beta))
+            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+                b_ema.copy_(b)
+
+        cur_nimg += batch_size
+        batch_idx += 1
+        if pbar is not None:
+            pbar.update(batch_size / 1000)
+
+        # Diffusion: move p (and with it T) toward the target overfitting level r_d = E[sign(D(x_t real))].
+        if diffusion is not None and batch_idx % ada_interval == 0:
+            ada_stats.update()
+            r_d = ada_stats['Loss/signs/real']
+            if np.isfinite(r_d):
+                diffusion.adapt(r_d, batch_size * ada_interval)
+
+        # Tick?
+        done = (cur_nimg >= total_kimg * 1000)
+        if not done and cur_tick != 0 and cur_nimg < tick_start_nimg + kimg_per_tick * 1000:
+            continue
+
+        # Tick report.
+        tick_end_time = time.time()
+        training_stats.report0('Progress/tick', cur_tick)
+        training_stats.report0('Progress/kimg', cur_nimg / 1e3)
+        training_stats.report0('Timing/total_sec', tick_end_time - start_time)
+        training_stats.report0('Timing/sec_per_tick', tick_end_time - tick_start_time)
+        training_stats.report0('Timing/sec_per_kimg', (tick_end_time - tick_start_time) / max(cur_nimg - tick_start_nimg, 1) * 1e3)
+        training_stats.report0('Timing/maintenance_sec', maintenance_time)
+        training_stats.report0('Resources/peak_cpu_mem_gb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)
+        if device.type == 'cuda':
+            training_stats.report0('Resources/peak_gpu_mem_gb', torch.cuda.max_memory_allocated(device) / 2**30)
+            torch.cuda.reset_peak_memory_stats()
+        if diffusion is not None:
+            training_stats.report0('Progress/diffusion_p', diffusion.p)
+            training_stats.report0('Progress/diffusion_T', diffusion.T)
+        stats_collector.update()
+        stats_dict = stats_collector.as_dict()
+        if rank == 0:
+            fields = [f"tick {cur_tick:<5d}", f"kimg {cur_nimg / 1e3:<8.1f}",
+                      f"time {dnnlib.util.format_time(tick_end_time - start_time):<12s}",
+                      f"sec/tick {tick_end_time - tick_start_time:<7.1f}",
+                      f"sec/kimg {stats_dict['Timing/sec_per_kimg'].mean:<7.2f}",
+                      f"maintenance {maintenance_time:<6.1f}",
+                      f"cpumem {stats_dict['Resources/peak_cpu_mem_gb'].mean:<6.2f}"]
+            for key, label in [('Loss/G/loss', 'loss_G'), ('Loss/D/loss', 'loss_D'), ('Loss/scores/real', 'D_real'), ('Loss/scores/fake', 'D_fake')]:
+                if key in stats_dict:
+                    fields.append(f"{label} {stats_dict[key].mean:<7.3f}")
+            if diffusion is not None:
+                fields.append(f"p {diffusion.p:<6.3f}")
+                fields.append(f"T {diffusion.T:<4d}")
+            message = ' '.join(fields)
+            if pbar is not None:
+                pbar.write(message, file=sys.stdout)
+            else:
+                print(message)
+
+        # Image snapshot.
+        if rank == 0 and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
+            images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu() for z, c in zip(grid_z, grid_c)]).numpy()
+            save_image_grid(images, os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'), drange=[-1, 1], grid_size=grid_size)
+
+        # Network snapshot: CPU copies of the networks, the diffusion (stored as augment_pipe, as the
+        # official release does) and its state, written atomically.
+        if rank == 0 and network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
+            snapshot_data = dict(training_set_kwargs=dict(training_set_kwargs))
+            for name, module in [('G', G), ('D', D), ('G_ema', G_ema), ('augment_pipe', diffusion)]:
+                if module is not None:
+                    module = copy.deepcopy(module).eval().requires_grad_(False).cpu()
+                snapshot_data[name] = module
+            snapshot_data['diffusion_state'] = diffusion.get_state() if diffusion is not None else None
+            snapshot_data['progress'] = dict(cur_nimg=cur_nimg, cur_tick=cur_tick, batch_idx=batch_idx)
+            snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
+            write_atomic(snapshot_pkl, pickle.dumps(snapshot_data))
+
+        # Statistics to disk.
+        timestamp = time.time()
+        if stats_jsonl is not None:
+            stats_jsonl.write(json.dumps(dict(stats_dict, timestamp=timestamp)) + '\n')
+            stats_jsonl.flush()
+        if stats_tfevents is not None:
+            global_step = int(cur_nimg / 1e3)
+            walltime = timestamp - start_time
+            for name, value in stats_dict.items():
+                stats_tfevents.add_scalar(name, value.mean, global_step=global_step, walltime=walltime)
+            stats_tfevents.flush()
+
+        cur_tick += 1
+        tick_start_nimg = cur_nimg
+        tick_start_time = time.time()
+        maintenance_time = tick_start_time - tick_end_time
+        if done:
+            break
+
+    if pbar is not None:
+        pbar.close()
+    if stats_jsonl is not None:
+        stats_jsonl.close()
+    if stats_tfevents is not None:
+        stats_tfevents.close()
+    if rank == 0:
+        print()
+        print('Exiting...')
+
+#----------------------------------------------------------------------------
