@@ -210,8 +210,8 @@ def print_module_summary(module: torch.nn.Module, inputs: Sequence[Any], max_nes
     """Run module(*inputs) once and print a table of its submodules (down to max_nesting levels) with their
     parameter and buffer counts and output shapes/dtypes. Returns the module's outputs.
 
-    Each tensor is counted in the first (outermost) row that owns it, so the column sums equal the totals.
-    skip_redundant drops rows that own no tensors and merely pass through a single output of their parent."""
+    Each tensor is counted once, in the innermost listed submodule that owns it, so the column sums equal the
+    totals. skip_redundant drops rows that own no tensors and only pass on the outputs of the previous row."""
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f'print_module_summary: expected a torch.nn.Module, got {type(module).__name__}')
     if isinstance(module, torch.jit.ScriptModule):
@@ -237,35 +237,34 @@ def print_module_summary(module: torch.nn.Module, inputs: Sequence[Any], max_nes
         for hook in hooks:
             hook.remove()
 
-    # Attribute each tensor to the first row that contains it. The outermost module finishes last, so walk
-    # the entries in reverse completion order (parents before children) when claiming tensors.
+    # Children complete before their parents, so walking in completion order lets the innermost module claim
+    # a tensor first and leaves the parent only what no child owns.
     seen = set()
     rows = []
-    for mod, outs in reversed(entries):
+    prev_outs = []
+    for mod, outs in entries:
         params = [t for t in mod.parameters() if id(t) not in seen]
         buffers = [t for t in mod.buffers() if id(t) not in seen]
         seen.update(id(t) for t in params + buffers)
-        rows.append((mod, outs, params, buffers))
-    rows.reverse()
-    if skip_redundant:
-        rows = [r for r in rows if len(r[2]) or len(r[3]) or len(r[1]) > 1 or r[0] is module]
+        passes_through = len(outs) == len(prev_outs) and all(a is b for a, b in zip(outs, prev_outs))
+        if not (skip_redundant and not params and not buffers and passes_through):
+            rows.append((mod, outs, params, buffers))
+        prev_outs = outs
 
     # Format the table.
     names = {mod: name for name, mod in module.named_modules()}
-    table = [['Parameters', 'Buffers', 'Output shape', 'Datatype', 'Module'], ['---'] * 5]
+    table = [[type(module).__name__, 'Parameters', 'Buffers', 'Output shape', 'Datatype'], ['---'] * 5]
     for mod, outs, params, buffers in rows:
-        name = '<top-level>' if mod is module else names.get(mod, type(mod).__name__)
-        shapes = [str(list(t.shape)) for t in outs] or ['-']
-        dtypes = [str(t.dtype).split('.')[-1] for t in outs] or ['-']
+        name = names.get(mod) or '<top-level>'
         num_params = sum(t.numel() for t in params)
         num_buffers = sum(t.numel() for t in buffers)
-        table.append([str(num_params) if num_params else '-', str(num_buffers) if num_buffers else '-', shapes[0], dtypes[0], name + ' (' + type(mod).__name__ + ')'])
+        shapes = [str(list(t.shape)) for t in outs] or ['-']
+        dtypes = [str(t.dtype).split('.')[-1] for t in outs] or ['-']
+        table.append([name, str(num_params) if num_params else '-', str(num_buffers) if num_buffers else '-', shapes[0], dtypes[0]])
         for k in range(1, len(outs)):
-            table.append(['', '', shapes[k], dtypes[k], name + f':{k}'])
+            table.append([name + f':{k}', '', '', shapes[k], dtypes[k]])
     table.append(['---'] * 5)
-    total_params = sum(sum(t.numel() for t in r[2]) for r in rows)
-    total_buffers = sum(sum(t.numel() for t in r[3]) for r in rows)
-    table.append([str(total_params), str(total_buffers), '-', '-', 'Total'])
+    table.append(['Total', str(sum(t.numel() for t in module.parameters())), str(sum(t.numel() for t in module.buffers())), '-', '-'])
 
     widths = [max(len(row[c]) for row in table) for c in range(5)]
     print()

@@ -269,7 +269,7 @@ class ImageFolderDataset(Dataset):
             try:
                 with PIL.Image.open(os.path.join(self._path, fname)) as pil_image:
                     size = pil_image.size
-                    channels = len(PIL.Image.getmodebands(_decoded_mode(pil_image)))
+                    channels = PIL.Image.getmodebands(_decoded_mode(pil_image))
             except Exception as err:
                 raise dnnlib.UserError(f'{self._where(fname)}: cannot decode image ({_one_line(err)})') from err
             if (size[0], size[1], channels) != (w, h, c):

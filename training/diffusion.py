@@ -22,7 +22,6 @@ import torch
 
 import dnnlib
 from torch_utils import persistence
-from training.diffaug import DiffAugmentPipe
 
 #----------------------------------------------------------------------------
 
@@ -90,8 +89,10 @@ class Diffusion(torch.nn.Module):
         min_t = 2 if ts_dist == 'priority' else 1
         if not (min_t <= t_min <= t_max):
             raise dnnlib.UserError(f'--t_min/--t_max: expected {min_t} <= t_min <= t_max for --ts_dist={ts_dist}, got t_min={t_min}, t_max={t_max}')
-        if ada_kimg <= 0 or pool_size < 1:
-            raise dnnlib.UserError(f'--ada_kimg must be > 0 and the timestep pool size >= 1, got ada_kimg={ada_kimg}, pool_size={pool_size}')
+        if ada_kimg <= 0:
+            raise dnnlib.UserError(f'--ada_kimg: expected a positive number of kimg, got {ada_kimg}')
+        if pool_size < 1:
+            raise dnnlib.UserError(f'Diffusion: expected pool_size >= 1 timesteps per T update, got {pool_size}')
         self.beta_schedule  = beta_schedule
         self.beta_start     = float(beta_start)
         self.beta_end       = float(beta_end)
@@ -108,13 +109,14 @@ class Diffusion(torch.nn.Module):
         self._cache         = {} # device -> (sqrt(abar), sqrt(1 - abar), pool) as tensors; rebuilt whenever they change.
         self.p              = 0.0
 
+        # The augmentations are built by name, so that loading a pickle of this module's source needs only
+        # dnnlib and torch_utils; training.augment is optional and imported only when ADA is asked for.
         if aug == 'ada':
-            # training.augment is optional: the import happens only when ADA is asked for.
             if importlib.util.find_spec('training.augment') is None:
                 raise dnnlib.UserError('--aug=ada: the ADA pipeline training/augment.py (AugmentPipe) is not available')
             self.aug = dnnlib.util.construct_class_by_name(class_name='training.augment.AugmentPipe', **(ADA_BGC_KWARGS if ada_kwargs is None else ada_kwargs))
         elif aug == 'diff':
-            self.aug = DiffAugmentPipe(policy=diffaug_policy)
+            self.aug = dnnlib.util.construct_class_by_name(class_name='training.diffaug.DiffAugmentPipe', policy=diffaug_policy)
         else:
             self.aug = torch.nn.Identity()
         self.update_T()

@@ -1,0 +1,314 @@
+"""Training and generation speed of a StyleGAN2 preset with the adaptive diffusion, on this machine.
+
+Measures, on CUDA if available else the CPU:
+  - training images/s: G main + D main phases, G_ema update and the diffusion's adaptation every iteration, plus
+    the lazy regularization phases (path length, R1) amortized at their real intervals (4 and 16 minibatches);
+  - generation images/s: G_ema forward without gradients, noise_mode='const';
+  - achieved GFLOP/s (FLOPs counted by torch.utils.flop_counter.FlopCounterMode: matmuls and convolutions)
+    against the peak of the same machine in the same run, measured by timing large float32 matmuls and a
+    dense 3x3 conv2d.
+
+Progress goes to stderr; stdout gets exactly one JSON line. Synthetic data (random uint8 images).
+
+    python benchmarks/bench_train.py                               # demo preset, 32x32 grayscale
+    python benchmarks/bench_train.py --cfg=cifar --channels=3 --batch=16
+"""
+
+import contextlib
+import copy
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import click
+import numpy as np
+import torch
+from torch.utils import flop_counter
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import dnnlib                                                   # noqa: E402 (needs the repository root on sys.path)
+import train                                                    # noqa: E402
+from dnnlib.cli import run_cli                                  # noqa: E402
+from torch_utils import training_stats                          # noqa: E402
+from torch_utils.ops import conv2d_gradfix                      # noqa: E402
+from torch_utils.ops import grid_sample_gradfix                 # noqa: E402
+
+G_REG_INTERVAL = 4      # training_loop defaults: lazy path-length regularization every 4 minibatches
+D_REG_INTERVAL = 16     # lazy R1 every 16 minibatches
+ADA_INTERVAL = 4        # diffusion adaptation every 4 minibatches
+COND_DIM = 10           # label dimension with --cond (the built-in digits have 10 classes)
+
+#----------------------------------------------------------------------------
+
+def sync(device: torch.device) -> None:
+    """Wait for queued device work, so that wall-clock timings cover it."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+def time_calls(fn, reps: int, device: torch.device) -> float:
+    """Mean seconds per call of fn() over reps calls."""
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    sync(device)
+    return (time.perf_counter() - start) / reps
+
+def conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, _output_padding,
+                       _groups, output_mask, out_shape=None, **_kwargs) -> int:
+    """FLOPs of aten.convolution_backward, with the weight gradient of grouped convolutions counted per group.
+    torch's own formula counts it as if every group saw all input channels, which overcounts StyleGAN2's fused
+    modulated convolutions (groups = batch size) by the batch size."""
+    flops = 0
+    if output_mask[0]:
+        flops += flop_counter.conv_flop_count(grad_out_shape, w_shape, out_shape[0], transposed=not transposed)
+    if output_mask[1]:
+        # Each weight element meets one input element per sample and convolution position: a multiply and an add.
+        positions = (x_shape if transposed else grad_out_shape)[2:]
+        flops += 2 * math.prod(w_shape) * x_shape[0] * math.prod(positions)
+    return flops
+
+class _GlobalScopeOnly:
+    """Stands in for FlopCounterMode's module tracker: every FLOP is attributed to 'Global' only. The tracker's
+    backward hooks on module inputs do not support torch.autograd.grad with respect to a leaf (R1 on the reals)."""
+    parents = {'Global'}
+    def __enter__(self):
+        return self
+    def __exit__(self, *args):
+        return False
+
+def count_flops(fn) -> int:
+    """FLOPs of one call of fn(), as FlopCounterMode counts them (matmuls, convolutions and their gradients)."""
+    counter = flop_counter.FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: conv_backward_flop})
+    counter.mod_tracker = _GlobalScopeOnly()
+    with counter:
+        fn()
+    return counter.get_total_flops()
+
+#----------------------------------------------------------------------------
+
+def measure_peak(device: torch.device, reps: int) -> dict:
+    """Peak float32 GFLOP/s of a large square matmul and a dense 3x3 conv2d (cuBLAS/cuDNN or the CPU's BLAS/oneDNN)."""
+    if device.type == 'cuda':
+        n, conv_shape = 8192, [64, 512, 64, 64]
+    else:
+        n, conv_shape = 2048, [16, 128, 32, 32]
+    a = torch.randn([n, n], device=device)
+    b = torch.randn([n, n], device=device)
+    x = torch.randn(conv_shape, device=device)
+    w = torch.randn([conv_shape[1], conv_shape[1], 3, 3], device=device)
+    peaks = dict()
+    for name, fn in [('matmul', lambda: torch.mm(a, b)), ('conv', lambda: torch.nn.functional.conv2d(x, w, padding=1))]:
+        fn()                                                    # cuDNN autotuning, BLAS thread pool start-up
+        flops = count_flops(fn)
+        peaks[name] = flops / time_calls(fn, reps, device) / 1e9
+    return peaks
+
+#----------------------------------------------------------------------------
+
+def network_kwargs(spec: dnnlib.EasyDict, batch: int, fp32: bool) -> tuple:
+    """G, D, loss and optimizer kwargs from a preset, as train.py's build_config makes them (one GPU, no accumulation)."""
+    mbstd = min(spec.mbstd, batch)
+    if batch % mbstd != 0:
+        raise dnnlib.UserError(f'--batch={batch} must be a multiple of the minibatch-stddev group size {mbstd} of the preset')
+    channel_base = int(spec.fmaps * 32768)
+    num_fp16_res = 0 if fp32 else spec.num_fp16_res
+    conv_clamp = None if fp32 else spec.conv_clamp
+    G_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Generator', z_dim=spec.z_dim, w_dim=spec.w_dim,
+        mapping_kwargs=dnnlib.EasyDict(num_layers=spec.map), channel_base=channel_base, channel_max=spec.channel_max,
+        num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, architecture=spec.G_arch)
+    D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', architecture=spec.D_arch,
+        channel_base=channel_base, channel_max=spec.channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
+        epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd))
+    loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=spec.gamma,
+        style_mixing_prob=spec.style_mixing, pl_weight=spec.pl_weight)
+    opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
+    return G_kwargs, D_kwargs, loss_kwargs, opt_kwargs
+
+#----------------------------------------------------------------------------
+
+def make_phases(G: torch.nn.Module, D: torch.nn.Module, opt_kwargs: dnnlib.EasyDict) -> dict:
+    """Gmain/Greg/Dmain/Dreg phases with the lazy-regularization lr and beta adjustment of training_loop."""
+    phases = dict()
+    for name, module, reg_interval in [('G', G, G_REG_INTERVAL), ('D', D, D_REG_INTERVAL)]:
+        mb_ratio = reg_interval / (reg_interval + 1)
+        kwargs = dnnlib.EasyDict(opt_kwargs, lr=opt_kwargs.lr * mb_ratio, betas=[beta ** mb_ratio for beta in opt_kwargs.betas])
+        opt = dnnlib.util.construct_class_by_name(module.parameters(), **kwargs)
+        phases[name + 'main'] = dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1)
+        phases[name + 'reg'] = dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)
+    return phases
+
+def run_phase(loss, phase: dnnlib.EasyDict, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor, gen_c: torch.Tensor) -> None:
+    """One phase step as the training loop takes it on one GPU: gradients, non-finite cleanup, optimizer step."""
+    phase.opt.zero_grad(set_to_none=True)
+    phase.module.requires_grad_(True)
+    loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=phase.interval, cur_nimg=0)
+    phase.module.requires_grad_(False)
+    params = [param for param in phase.module.parameters() if param.grad is not None]
+    if len(params) > 0:
+        flat = torch.nan_to_num(torch.cat([param.grad.flatten() for param in params]), nan=0, posinf=1e5, neginf=-1e5)
+        for param, grad in zip(params, flat.split([param.numel() for param in params])):
+            param.grad = grad.reshape(param.shape)
+    phase.opt.step()
+
+#----------------------------------------------------------------------------
+
+def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool) -> dict:
+    """Build the preset's networks at res x res x channels and time training and generation; returns the JSON record."""
+    device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
+    torch.manual_seed(0)
+    np.random.seed(0)
+    # Same backend settings as training_loop: autotuned cuDNN, no TF32, custom-gradient convolutions (R1, path length).
+    torch.backends.cudnn.benchmark = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    conv2d_gradfix.enabled = True
+    grid_sample_gradfix.enabled = True
+
+    spec = train.derive_auto(train.load_preset(cfg), res=res, gpus=1)
+    batch = batch or spec.batch
+    G_kwargs, D_kwargs, loss_kwargs, opt_kwargs = network_kwargs(spec, batch, fp32)
+    c_dim = COND_DIM if cond else 0
+    common_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=channels)
+    print(f'Building {cfg} networks at {res}x{res}x{channels}, batch {batch}, on {device}...', file=sys.stderr)
+    G = dnnlib.util.construct_class_by_name(**G_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    D = dnnlib.util.construct_class_by_name(**D_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    G_ema = copy.deepcopy(G).eval()
+    diffusion_module = None
+    ada_stats = None
+    if diffusion:
+        diffusion_module = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **(spec.get('diffusion') or {}))
+        diffusion_module = diffusion_module.train().requires_grad_(False).to(device)
+        ada_stats = training_stats.Collector(regex='Loss/signs/real')
+    loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, diffusion=diffusion_module, **loss_kwargs)
+    phases = make_phases(G, D, opt_kwargs)
+    ema_beta = 0.5 ** (batch / max(spec.ema * 1000, 1e-8))
+
+    # Synthetic data: random uint8 reals and one-hot labels, converted on the device each iteration as the loop does.
+    real_uint8 = torch.randint(0, 256, [batch, channels, res, res], dtype=torch.uint8)
+    labels = torch.zeros([batch, c_dim])
+    if cond:
+        labels[torch.arange(batch), torch.randint(c_dim, [batch])] = 1
+    state = dnnlib.EasyDict(batch_idx=0)
+
+    def inputs():
+        real_img = real_uint8.to(device).to(torch.float32) / 127.5 - 1
+        real_c = labels.to(device)
+        gen_z = torch.randn([batch, G.z_dim], device=device)
+        gen_c = labels[torch.randperm(batch)].to(device)
+        return real_img, real_c, gen_z, gen_c
+
+    def main_iteration():
+        real_img, real_c, gen_z, gen_c = inputs()
+        run_phase(loss, phases['Gmain'], real_img, real_c, gen_z, gen_c)
+        run_phase(loss, phases['Dmain'], real_img, real_c, torch.randn_like(gen_z), gen_c)
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, ema_beta))
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+        state.batch_idx += 1
+        if diffusion and state.batch_idx % ADA_INTERVAL == 0:
+            ada_stats.update()
+            r_d = ada_stats['Loss/signs/real']
+            if np.isfinite(r_d):
+                diffusion_module.adapt(r_d, batch * ADA_INTERVAL)
+
+    def reg_phase(name):
+        return lambda: run_phase(loss, phases[name], *inputs())
+
+    gen_z = torch.randn([batch, G.z_dim], device=device)
+    gen_c = labels.to(device)
+    def generate():
+        with torch.no_grad():
+            G_ema(z=gen_z, c=gen_c, noise_mode='const')
+
+    # Warm-up (cuDNN autotuning, allocator, thread pools); each regularization phase once, so that its code path is warm.
+    for idx in range(warmup):
+        print(f'Warm-up iteration {idx + 1}/{warmup}...', file=sys.stderr)
+        main_iteration()
+        if idx == 0:
+            reg_phase('Greg')()
+            reg_phase('Dreg')()
+        generate()
+
+    # FLOPs of one main iteration, each regularization phase and one generated batch.
+    print('Counting FLOPs...', file=sys.stderr)
+    flops = dict(main=count_flops(main_iteration), Greg=count_flops(reg_phase('Greg')), Dreg=count_flops(reg_phase('Dreg')), gen=count_flops(generate))
+
+    # Timing: the regularization phases are timed on their own, as many times as they would run in `iters` training
+    # iterations (at least once), and amortized over their intervals: a few iterations give the long-run cost.
+    reg_reps = dict(Greg=-(-iters // G_REG_INTERVAL), Dreg=-(-iters // D_REG_INTERVAL))
+    print(f'Timing {iters} iterations, {reg_reps["Greg"]} G and {reg_reps["Dreg"]} D regularization steps, {iters} generated batches...', file=sys.stderr)
+    secs = dict(main=time_calls(main_iteration, iters, device), Greg=time_calls(reg_phase('Greg'), reg_reps['Greg'], device),
+                Dreg=time_calls(reg_phase('Dreg'), reg_reps['Dreg'], device), gen=time_calls(generate, iters, device))
+    train_sec = secs['main'] + secs['Greg'] / G_REG_INTERVAL + secs['Dreg'] / D_REG_INTERVAL
+    train_flops = flops['main'] + flops['Greg'] / G_REG_INTERVAL + flops['Dreg'] / D_REG_INTERVAL
+
+    print('Measuring peak matmul and conv2d throughput...', file=sys.stderr)
+    peaks = measure_peak(device, reps=max(iters, 5) if device.type == 'cpu' else 20)
+    peak = max(peaks.values())
+    train_gflops = train_flops / train_sec / 1e9
+    gen_gflops = flops['gen'] / secs['gen'] / 1e9
+
+    return dict(
+        device=device.type,
+        device_name=torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine()),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        cfg=cfg,
+        resolution=res,
+        channels=channels,
+        batch=batch,
+        cond=cond,
+        diffusion=diffusion,
+        fp16_res=G_kwargs.num_fp16_res if device.type == 'cuda' else 0,
+        G_params=sum(param.numel() for param in G.parameters()),
+        D_params=sum(param.numel() for param in D.parameters()),
+        train_img_per_s=round(batch / train_sec, 3),
+        gen_img_per_s=round(batch / secs['gen'], 3),
+        phase_ms=dict(main=round(secs['main'] * 1e3, 2), Greg=round(secs['Greg'] * 1e3, 2), Dreg=round(secs['Dreg'] * 1e3, 2), gen=round(secs['gen'] * 1e3, 2)),
+        reg_intervals=dict(G=G_REG_INTERVAL, D=D_REG_INTERVAL),
+        reg_timed_steps=reg_reps,
+        train_gflop_per_img=round(train_flops / batch / 1e9, 4),
+        gen_gflop_per_img=round(flops['gen'] / batch / 1e9, 4),
+        train_gflops=round(train_gflops, 2),
+        gen_gflops=round(gen_gflops, 2),
+        peak_matmul_gflops=round(peaks['matmul'], 2),
+        peak_conv_gflops=round(peaks['conv'], 2),
+        train_frac_of_peak=round(train_gflops / peak, 4),
+        gen_frac_of_peak=round(gen_gflops / peak, 4),
+        warmup_iters=warmup,
+        timed_iters=iters,
+    )
+
+#----------------------------------------------------------------------------
+
+@click.command(context_settings=dict(max_content_width=120))
+@click.option('--cfg',          help='Preset from configs/', type=click.Choice(train.PRESETS), default='demo', show_default=True)
+@click.option('--res',          help='Image resolution (power of 2, >= 4)', metavar='INT', type=int, default=32, show_default=True)
+@click.option('--channels',     help='Image channels', type=click.Choice(['1', '3']), default='1', show_default=True)
+@click.option('--batch',        help='Minibatch size [default: preset]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--iters',        help='Timed iterations per phase', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
+@click.option('--warmup',       help='Untimed warm-up iterations', metavar='INT', type=click.IntRange(min=0), default=2, show_default=True)
+@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D', default=True, show_default=True)
+@click.option('--cond',         help='Conditional networks (10 one-hot classes)', metavar='BOOL', type=bool, default=False, show_default=True)
+@click.option('--fp32',         help='Disable mixed precision (CUDA presets with num_fp16_res > 0)', metavar='BOOL', type=bool, default=False, show_default=True)
+def main(cfg: str, res: int, channels: str, batch: int, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool):
+    """Benchmark training and generation speed and the fraction of peak FLOP/s achieved; prints one JSON line."""
+    if res < 4 or res & (res - 1) != 0:
+        raise dnnlib.UserError(f'--res={res}: expected a power of 2, at least 4')
+    # Anything the networks or custom ops print goes to stderr, so that stdout carries only the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32)
+    print(json.dumps(result))
+
+#----------------------------------------------------------------------------
+
+if __name__ == '__main__':
+    run_cli(main)
+
+#----------------------------------------------------------------------------
