@@ -58,6 +58,8 @@ def time_calls(fn, reps: int, device: torch.device) -> float:
     sync(device)
     return (time.perf_counter() - start) / reps
 
+#----------------------------------------------------------------------------
+
 def conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed, _output_padding,
                        _groups, output_mask, out_shape=None, **_kwargs) -> int:
     """FLOPs of aten.convolution_backward, with the weight gradient of grouped convolutions counted per group.
@@ -91,6 +93,17 @@ def count_flops(fn) -> int:
 
 #----------------------------------------------------------------------------
 
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what the platform module knows."""
+    if os.path.isfile('/proc/cpuinfo'):
+        with open('/proc/cpuinfo', 'rt') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+#----------------------------------------------------------------------------
+
 def measure_peak(device: torch.device, reps: int) -> dict:
     """Peak float32 GFLOP/s of a large square matmul and a dense 3x3 conv2d (cuBLAS/cuDNN or the CPU's BLAS/oneDNN)."""
     if device.type == 'cuda':
@@ -110,11 +123,11 @@ def measure_peak(device: torch.device, reps: int) -> dict:
 
 #----------------------------------------------------------------------------
 
-def network_kwargs(spec: dnnlib.EasyDict, batch: int, fp32: bool) -> tuple:
+def network_kwargs(spec: dnnlib.EasyDict, cfg: str, batch: int, fp32: bool) -> tuple:
     """G, D, loss and optimizer kwargs from a preset, as train.py's build_config makes them (one GPU, no accumulation)."""
     mbstd = min(spec.mbstd, batch)
     if batch % mbstd != 0:
-        raise dnnlib.UserError(f'--batch={batch} must be a multiple of the minibatch-stddev group size {mbstd} of the preset')
+        raise dnnlib.UserError(f'--batch={batch} must be a multiple of the minibatch-stddev group size {mbstd} of --cfg={cfg}')
     channel_base = int(spec.fmaps * 32768)
     num_fp16_res = 0 if fp32 else spec.num_fp16_res
     conv_clamp = None if fp32 else spec.conv_clamp
@@ -141,6 +154,8 @@ def make_phases(G: torch.nn.Module, D: torch.nn.Module, opt_kwargs: dnnlib.EasyD
         phases[name + 'main'] = dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1)
         phases[name + 'reg'] = dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)
     return phases
+
+#----------------------------------------------------------------------------
 
 def run_phase(loss, phase: dnnlib.EasyDict, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor, gen_c: torch.Tensor) -> None:
     """One phase step as the training loop takes it on one GPU: gradients, non-finite cleanup, optimizer step."""
@@ -171,7 +186,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
 
     spec = train.derive_auto(train.load_preset(cfg), res=res, gpus=1)
     batch = batch or spec.batch
-    G_kwargs, D_kwargs, loss_kwargs, opt_kwargs = network_kwargs(spec, batch, fp32)
+    G_kwargs, D_kwargs, loss_kwargs, opt_kwargs = network_kwargs(spec, cfg, batch, fp32)
     c_dim = COND_DIM if cond else 0
     common_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=channels)
     print(f'Building {cfg} networks at {res}x{res}x{channels}, batch {batch}, on {device}...', file=sys.stderr)
@@ -256,7 +271,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
 
     return dict(
         device=device.type,
-        device_name=torch.cuda.get_device_name(device) if device.type == 'cuda' else (platform.processor() or platform.machine()),
+        device_name=torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_name(),
         torch=torch.__version__,
         threads=torch.get_num_threads(),
         cfg=cfg,
@@ -292,7 +307,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
 @click.option('--res',          help='Image resolution (power of 2, >= 4)', metavar='INT', type=int, default=32, show_default=True)
 @click.option('--channels',     help='Image channels', type=click.Choice(['1', '3']), default='1', show_default=True)
 @click.option('--batch',        help='Minibatch size [default: preset]', metavar='INT', type=click.IntRange(min=1))
-@click.option('--iters',        help='Timed iterations per phase', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
+@click.option('--iters',        help='Timed training iterations and generated batches', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
 @click.option('--warmup',       help='Untimed warm-up iterations', metavar='INT', type=click.IntRange(min=0), default=2, show_default=True)
 @click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D', default=True, show_default=True)
 @click.option('--cond',         help='Conditional networks (10 one-hot classes)', metavar='BOOL', type=bool, default=False, show_default=True)
