@@ -29,10 +29,8 @@ def load_preset(name: str) -> dnnlib.EasyDict:
     with open(os.path.join(CONFIG_DIR, f'{name}.yaml'), 'rt') as f:
         spec = yaml.safe_load(f)
     base = spec.pop('base', None)
-    if base is None:
-        return dnnlib.EasyDict(spec)
-    merged = load_preset(base)
-    diffusion = dict(merged.get('diffusion') or {}, **(spec.pop('diffusion', None) or {}))
+    merged = load_preset(base) if base is not None else dnnlib.EasyDict(diffusion=dnnlib.EasyDict())
+    diffusion = dnnlib.EasyDict(merged.diffusion, **(spec.pop('diffusion', None) or {}))
     merged.update(spec, diffusion=diffusion)
     return merged
 
@@ -162,7 +160,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     # Diffusion: preset defaults, then the command line.
     c.diffusion_kwargs = None
     if opts.diffusion:
-        diffusion = dnnlib.EasyDict(spec.get('diffusion') or {})
+        diffusion = dnnlib.EasyDict(spec.diffusion)
         for key in ['target', 'ada_kimg', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
             if opts[key] is not None:
                 diffusion[key] = opts[key]

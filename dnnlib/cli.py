@@ -10,9 +10,10 @@ from .util import UserError
 
 #----------------------------------------------------------------------------
 
-def run_cli(command: click.Command, args=None) -> None:
-    """Run a click command; usage errors and UserError print '<prog>: error: <message>' and exit 2."""
-    prog = os.path.basename(sys.argv[0])
+def run_cli(command: click.Command, args=None, prog: str = None) -> None:
+    """Run a click command; usage errors and UserError print '<prog>: error: <message>' and exit 2.
+    args and prog default to sys.argv."""
+    prog = prog or os.path.basename(sys.argv[0])
     try:
         command.main(args=args, prog_name=prog, standalone_mode=False)
     except click.exceptions.Abort:

@@ -1,0 +1,235 @@
+"""Tests of train.py and training/training_loop.py: presets, bad input (one line, exit code 2, nothing written),
+a few ticks of real training on the built-in digits, and a snapshot that rebuilds in a fresh process."""
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+import dnnlib
+import train
+from dnnlib.cli import run_cli
+from training import training_loop
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+#----------------------------------------------------------------------------
+
+def parse_opts(*args: str) -> dnnlib.EasyDict:
+    """The option dict train.main would receive for these arguments (click's defaults filled in)."""
+    with train.main.make_context('train.py', list(args)) as ctx:
+        return dnnlib.EasyDict(ctx.params)
+
+def write_pngs(folder, sizes, channels=3):
+    os.makedirs(folder, exist_ok=True)
+    rnd = np.random.RandomState(0)
+    for i, size in enumerate(sizes):
+        shape = [size, size] if channels == 1 else [size, size, channels]
+        PIL.Image.fromarray(rnd.randint(0, 256, shape).astype(np.uint8)).save(os.path.join(folder, f'img{i:03d}.png'))
+    return str(folder)
+
+def run_train_cli(capsys, *args):
+    """Run train.py's command line in-process; return (exit code, stderr lines)."""
+    with pytest.raises(SystemExit) as exc:
+        run_cli(train.main, args=list(args), prog='train.py')
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    return exc.value.code, err
+
+#----------------------------------------------------------------------------
+
+def test_presets_match_published_hyperparameters():
+    # Values from DESIGN.md's preset table (the official releases), read back through the 'base' chain.
+    expected = dict(
+        stylegan2=dict(ref_gpus=8, kimg=25000, batch=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10, ema=10, ramp=None, map=8),
+        paper256=dict(ref_gpus=4, kimg=25000, batch=64, mbstd=8, fmaps=0.5, lrate=0.0025, gamma=1, ema=20, ramp=None, map=8),
+        paper512=dict(ref_gpus=8, kimg=25000, batch=64, mbstd=8, fmaps=1, lrate=0.0025, gamma=0.5, ema=20, ramp=None, map=8),
+        paper1024=dict(ref_gpus=8, kimg=25000, batch=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10, ramp=None, map=8),
+        cifar=dict(ref_gpus=4, kimg=100000, batch=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05, map=2,
+                   pl_weight=0, style_mixing=0, D_arch='orig'),
+        stl10=dict(ref_gpus=4, kimg=50000, batch=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.05, ema=500, ramp=0.05, map=2,
+                   pl_weight=0, style_mixing=0, D_arch='orig'),
+    )
+    for name, values in expected.items():
+        spec = train.load_preset(name)
+        for key, value in values.items():
+            assert spec[key] == value, (name, key)
+        assert spec.z_dim == spec.w_dim == 512 and spec.channel_max == 512
+        assert spec.num_fp16_res == 4 and spec.conv_clamp == 256
+        assert spec.diffusion.target == 0.6 and spec.diffusion.ada_kimg == 100
+    for name in ['stylegan2', 'paper256', 'paper512', 'paper1024']:
+        spec = train.load_preset(name)
+        assert (spec.G_arch, spec.D_arch, spec.pl_weight, spec.style_mixing) == ('skip', 'resnet', 2, 0.9)
+
+@pytest.mark.parametrize('res,gpus', [(32, 1), (256, 4), (512, 8), (1024, 8), (128, 2)])
+def test_auto_preset_formulas(res, gpus):
+    spec = train.derive_auto(train.load_preset('auto'), res=res, gpus=gpus)
+    batch = max(min(gpus * min(4096 // res, 32), 64), gpus)
+    assert spec.batch == batch and spec.ref_gpus == gpus
+    assert spec.mbstd == min(batch // gpus, 4)
+    assert spec.fmaps == (1 if res >= 512 else 0.5)
+    assert spec.lrate == (0.002 if res >= 1024 else 0.0025)
+    assert spec.gamma == pytest.approx(0.0002 * res * res / batch)
+    assert spec.ema == pytest.approx(batch * 10 / 32)
+    assert (spec.ramp, spec.map) == (0.05, 2)
+
+#----------------------------------------------------------------------------
+# Every preset at its resolution: the kwargs train.py builds construct G and D of the right size
+# (construction only at 256 px and above; forward at the small sizes with the preset's own widths).
+
+@pytest.mark.parametrize('cfg,res', [('demo', 32), ('cifar', 32), ('stl10', 16), ('auto', 64), ('paper256', 256), ('paper512', 512), ('paper1024', 1024), ('stylegan2', 128)])
+def test_preset_networks(tmp_path, cfg, res):
+    data = write_pngs(tmp_path / 'data', [res])
+    c, _desc = train.build_config(parse_opts('--outdir', str(tmp_path / 'out'), '--data', data, '--cfg', cfg))
+    common = dict(c_dim=0, img_resolution=res, img_channels=3)
+    G = dnnlib.util.construct_class_by_name(**c.G_kwargs, **common)
+    D = dnnlib.util.construct_class_by_name(**c.D_kwargs, **common)
+    spec = train.derive_auto(train.load_preset(cfg), res=res, gpus=1)
+    channel_base = int(spec.fmaps * 32768)
+    assert G.z_dim == spec.z_dim and G.w_dim == spec.w_dim
+    assert G.num_ws == 2 * int(np.log2(res)) - 2
+    # The widest layer of G at 4x4 and the output layer's width follow channel_base / res capped at channel_max.
+    assert G.synthesis.b4.conv1.weight.shape[0] == min(channel_base // 4, spec.channel_max)
+    assert getattr(G.synthesis, f'b{res}').conv1.weight.shape[0] == min(channel_base // res, spec.channel_max)
+    assert len([m for m in G.mapping.children() if m.__class__.__name__ == 'FullyConnectedLayer' and m is not getattr(G.mapping, 'embed', None)]) == spec.map
+    if res <= 64:
+        z = torch.randn([2, G.z_dim])
+        img = G(z, torch.zeros([2, 0]))
+        assert img.shape == (2, 3, res, res)
+        assert D(img, torch.zeros([2, 0]), torch.tensor([[0], [5]])).shape == (2, 1)
+
+#----------------------------------------------------------------------------
+# Bad input: one line naming the option or file, exit code 2, and no run directory.
+
+def test_bad_input_messages(tmp_path, capsys):
+    out = tmp_path / 'out'
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    corrupt = tmp_path / 'corrupt.zip'
+    corrupt.write_bytes(b'this is not a zip archive')
+    mixed = write_pngs(tmp_path / 'mixed', [16, 32])
+    npot = write_pngs(tmp_path / 'npot', [24])
+    good = write_pngs(tmp_path / 'good', [16, 16])
+    cases = [
+        (['--data', str(tmp_path / 'missing')], 'missing'),
+        (['--data', str(empty)], 'no PNG/JPG images'),
+        (['--data', str(corrupt)], 'not a valid zip'),
+        (['--data', mixed], 'img001.png'),
+        (['--data', npot], 'power of two'),
+        (['--data', good, '--gpus', '2', '--batch', '3'], '--batch=3'),
+        (['--data', good, '--cfg', 'nonsense'], '--cfg'),
+        (['--data', good, '--batch', '0'], '--batch'),
+        (['--data', good, '--cond', 'true'], '--cond'),
+        (['--data', good, '--target', '1.5'], '--target'),
+        (['--data', good, '--t_min', '50', '--t_max', '20'], '--t_max'),
+        (['--data', good, '--resume', str(tmp_path / 'nope.pkl')], '--resume'),
+        (['--data', good, '--no-diffusion', '--aug', 'diff'], '--aug'),
+    ]
+    for args, words in cases:
+        code, err = run_train_cli(capsys, '--outdir', str(out), *args)
+        assert code == 2, (args, err)
+        assert len(err) == 1 and err[0].startswith('train.py: error: ') and words in err[0], (args, err)
+        assert not out.exists(), args
+
+def test_bad_input_exit_code_in_real_process(tmp_path):
+    out = tmp_path / 'out'
+    proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(out), '--data', str(tmp_path / 'missing')],
+                          capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count('\n') == 0 and 'missing' in proc.stderr and 'Traceback' not in proc.stderr
+    assert not out.exists()
+
+def test_dry_run_writes_nothing(tmp_path, capsys):
+    out = tmp_path / 'out'
+    run_cli(train.main, args=['--outdir', str(out), '--dry-run'], prog='train.py')
+    assert 'Dry run' in capsys.readouterr().out
+    assert not out.exists()
+
+#----------------------------------------------------------------------------
+# A few ticks of real training on the built-in digits (16 px, tiny widths).
+
+def tiny_config(run_dir, **overrides):
+    c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3'))
+    c.training_set_kwargs.update(resolution=16, max_size=64)
+    for kwargs in [c.G_kwargs, c.D_kwargs]:
+        kwargs.update(channel_base=256, channel_max=16)
+    c.G_kwargs.update(z_dim=16, w_dim=16)
+    c.D_kwargs.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
+    # p moves 0.032 per update, so it is visible within a few ticks; a low target makes any D that scores reals
+    # positive more often than not count as overfitting, which a D this young does within a few minibatches.
+    c.diffusion_kwargs.update(ada_kimg=1, t_max=100, target=0.05)
+    c.update(run_dir=str(run_dir), rank=0, progress_bar=False, **overrides)
+    os.makedirs(run_dir)
+    return c
+
+@pytest.fixture(scope='module')
+def trained_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp('run') / '00000-tiny'
+    c = tiny_config(run_dir)
+    training_loop.training_loop(**c)
+    return run_dir, c
+
+def test_training_writes_outputs(trained_run):
+    run_dir, _c = trained_run
+    names = os.listdir(run_dir)
+    for name in ['reals.png', 'fakes_init.png', 'fakes000000.png', 'stats.jsonl', 'network-snapshot-000000.pkl']:
+        assert name in names
+    assert any(name.startswith('events.out.tfevents') for name in names)
+    assert not any(name.endswith('.tmp') for name in names)
+    grid = np.asarray(PIL.Image.open(os.path.join(run_dir, 'fakes000000.png')))
+    assert grid.ndim == 2 and grid.shape[0] % 16 == 0 and grid.shape[1] % 16 == 0     # grayscale digits, 16 px cells
+
+def test_training_stats_finite_and_diffusion_adapts(trained_run):
+    run_dir, c = trained_run
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        ticks = [json.loads(line) for line in f]
+    assert len(ticks) == 4 and ticks[-1]['Progress/kimg']['mean'] == pytest.approx(0.096)
+    for tick in ticks[1:]:
+        for key in ['Loss/G/loss', 'Loss/D/loss', 'Loss/scores/real', 'Loss/scores/fake']:
+            assert np.isfinite(tick[key]['mean']), key
+        assert tick['Progress/nonfinite_grads']['mean'] == 0
+    # E[sign(D(x_t real))] exceeded the target, so p must have grown; T follows p by T = t_min + round(p * (t_max - t_min)).
+    assert max(tick['Loss/signs/real']['mean'] for tick in ticks[1:]) > 0.05
+    p = ticks[-1]['Progress/diffusion_p']['mean']
+    T = ticks[-1]['Progress/diffusion_T']['mean']
+    assert 0 < p <= 1
+    assert T == 10 + round(p * (100 - 10)) and T > 10
+
+_LOAD_SNAPSHOT = r'''
+import pickle, sys, torch
+torch.set_num_threads(1)
+with open(sys.argv[1], 'rb') as f:
+    data = pickle.load(f)
+assert 'training' not in sys.modules, 'the pickle must carry the network source'
+G = data['G_ema']
+z = torch.from_numpy(__import__('numpy').random.RandomState(7).randn(4, G.z_dim)).float()
+img = G(z, torch.zeros([4, 0]), noise_mode='const')
+torch.save(dict(img=img, state=data['diffusion_state']), sys.argv[2])
+'''
+
+def test_snapshot_loads_in_fresh_process(trained_run, tmp_path):
+    run_dir, _c = trained_run
+    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    # Only dnnlib and torch_utils are importable in the fresh process: the networks come from the pickle.
+    for package in ['dnnlib', 'torch_utils']:
+        shutil.copytree(os.path.join(REPO_ROOT, package), tmp_path / package)
+    out = tmp_path / 'out.pt'
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS='1')
+    subprocess.run([sys.executable, '-c', _LOAD_SNAPSHOT, snapshot, str(out)], cwd=str(tmp_path), env=env, check=True, timeout=120)
+    result = torch.load(out)
+    with open(snapshot, 'rb') as f:
+        data = pickle.load(f)
+    G = data['G_ema']
+    z = torch.from_numpy(np.random.RandomState(7).randn(4, G.z_dim)).float()
+    assert torch.equal(result['img'], G(z, torch.zeros([4, 0]), noise_mode='const'))
+    assert result['state'] == data['augment_pipe'].get_state()
+    assert set(data) >= {'G', 'D', 'G_ema', 'augment_pipe', 'training_set_kwargs'}
+    assert data['progress']['cur_nimg'] == 96      # the last tick's snapshot replaced the earlier ones of kimg 0
+
+#----------------------------------------------------------------------------
