@@ -36,6 +36,7 @@ from dnnlib.cli import run_cli                                  # noqa: E402
 from torch_utils import training_stats                          # noqa: E402
 from torch_utils.ops import conv2d_gradfix                      # noqa: E402
 from torch_utils.ops import grid_sample_gradfix                 # noqa: E402
+from training import training_loop                              # noqa: E402
 
 G_REG_INTERVAL = 4      # training_loop defaults: lazy path-length regularization every 4 minibatches
 D_REG_INTERVAL = 16     # lazy R1 every 16 minibatches
@@ -123,55 +124,6 @@ def measure_peak(device: torch.device, reps: int) -> dict:
 
 #----------------------------------------------------------------------------
 
-def network_kwargs(spec: dnnlib.EasyDict, cfg: str, batch: int, fp32: bool) -> tuple:
-    """G, D, loss and optimizer kwargs from a preset, as train.py's build_config makes them (one GPU, no accumulation)."""
-    mbstd = min(spec.mbstd, batch)
-    if batch % mbstd != 0:
-        raise dnnlib.UserError(f'--batch={batch} must be a multiple of the minibatch-stddev group size {mbstd} of --cfg={cfg}')
-    channel_base = int(spec.fmaps * 32768)
-    num_fp16_res = 0 if fp32 else spec.num_fp16_res
-    conv_clamp = None if fp32 else spec.conv_clamp
-    G_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Generator', z_dim=spec.z_dim, w_dim=spec.w_dim,
-        mapping_kwargs=dnnlib.EasyDict(num_layers=spec.map), channel_base=channel_base, channel_max=spec.channel_max,
-        num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, architecture=spec.G_arch)
-    D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', architecture=spec.D_arch,
-        channel_base=channel_base, channel_max=spec.channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
-        epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd))
-    loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=spec.gamma,
-        style_mixing_prob=spec.style_mixing, pl_weight=spec.pl_weight)
-    opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
-    return G_kwargs, D_kwargs, loss_kwargs, opt_kwargs
-
-#----------------------------------------------------------------------------
-
-def make_phases(G: torch.nn.Module, D: torch.nn.Module, opt_kwargs: dnnlib.EasyDict) -> dict:
-    """Gmain/Greg/Dmain/Dreg phases with the lazy-regularization lr and beta adjustment of training_loop."""
-    phases = dict()
-    for name, module, reg_interval in [('G', G, G_REG_INTERVAL), ('D', D, D_REG_INTERVAL)]:
-        mb_ratio = reg_interval / (reg_interval + 1)
-        kwargs = dnnlib.EasyDict(opt_kwargs, lr=opt_kwargs.lr * mb_ratio, betas=[beta ** mb_ratio for beta in opt_kwargs.betas])
-        opt = dnnlib.util.construct_class_by_name(module.parameters(), **kwargs)
-        phases[name + 'main'] = dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1)
-        phases[name + 'reg'] = dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)
-    return phases
-
-#----------------------------------------------------------------------------
-
-def run_phase(loss, phase: dnnlib.EasyDict, real_img: torch.Tensor, real_c: torch.Tensor, gen_z: torch.Tensor, gen_c: torch.Tensor) -> None:
-    """One phase step as the training loop takes it on one GPU: gradients, non-finite cleanup, optimizer step."""
-    phase.opt.zero_grad(set_to_none=True)
-    phase.module.requires_grad_(True)
-    loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=phase.interval, cur_nimg=0)
-    phase.module.requires_grad_(False)
-    params = [param for param in phase.module.parameters() if param.grad is not None]
-    if len(params) > 0:
-        flat = torch.nan_to_num(torch.cat([param.grad.flatten() for param in params]), nan=0, posinf=1e5, neginf=-1e5)
-        for param, grad in zip(params, flat.split([param.numel() for param in params])):
-            param.grad = grad.reshape(param.shape)
-    phase.opt.step()
-
-#----------------------------------------------------------------------------
-
 def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool) -> dict:
     """Build the preset's networks at res x res x channels and time training and generation; returns the JSON record."""
     device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
@@ -186,7 +138,11 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
 
     spec = train.derive_auto(train.load_preset(cfg), res=res, gpus=1)
     batch = batch or spec.batch
-    G_kwargs, D_kwargs, loss_kwargs, opt_kwargs = network_kwargs(spec, cfg, batch, fp32)
+    mbstd = min(spec.mbstd, batch)
+    if batch % mbstd != 0:
+        raise dnnlib.UserError(f'--batch={batch} must be a multiple of the minibatch-stddev group size {mbstd} of --cfg={cfg}')
+    nets = train.network_kwargs(spec, mbstd_group=mbstd, gamma=spec.gamma, fp32=fp32)
+    G_kwargs, D_kwargs, loss_kwargs = nets.G_kwargs, nets.D_kwargs, nets.loss_kwargs
     c_dim = COND_DIM if cond else 0
     common_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=channels)
     print(f'Building {cfg} networks at {res}x{res}x{channels}, batch {batch}, on {device}...', file=sys.stderr)
@@ -200,8 +156,8 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
         diffusion_module = diffusion_module.train().requires_grad_(False).to(device)
         ada_stats = training_stats.Collector(regex='Loss/signs/real')
     loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, diffusion=diffusion_module, **loss_kwargs)
-    phases = make_phases(G, D, opt_kwargs)
-    ema_beta = 0.5 ** (batch / max(spec.ema * 1000, 1e-8))
+    phases = {phase.name: phase for phase in training_loop.make_phases(G=G, D=D, G_opt_kwargs=nets.G_opt_kwargs, D_opt_kwargs=nets.D_opt_kwargs,
+                                                                       G_reg_interval=G_REG_INTERVAL, D_reg_interval=D_REG_INTERVAL)}
 
     # Synthetic data: random uint8 reals and one-hot labels, converted on the device each iteration as the loop does.
     real_uint8 = torch.randint(0, 256, [batch, channels, res, res], dtype=torch.uint8)
@@ -219,12 +175,9 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
 
     def main_iteration():
         real_img, real_c, gen_z, gen_c = inputs()
-        run_phase(loss, phases['Gmain'], real_img, real_c, gen_z, gen_c)
-        run_phase(loss, phases['Dmain'], real_img, real_c, torch.randn_like(gen_z), gen_c)
-        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-            p_ema.copy_(p.lerp(p_ema, ema_beta))
-        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-            b_ema.copy_(b)
+        training_loop.run_phase(phases['Gmain'], loss, [(real_img, real_c, gen_z, gen_c)], cur_nimg=0)
+        training_loop.run_phase(phases['Dmain'], loss, [(real_img, real_c, torch.randn_like(gen_z), gen_c)], cur_nimg=0)
+        training_loop.update_ema(G_ema=G_ema, G=G, batch_size=batch, ema_kimg=spec.ema, ema_rampup=None, cur_nimg=0)
         state.batch_idx += 1
         if diffusion and state.batch_idx % ADA_INTERVAL == 0:
             ada_stats.update()
@@ -233,7 +186,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
                 diffusion_module.adapt(r_d, batch * ADA_INTERVAL)
 
     def reg_phase(name):
-        return lambda: run_phase(loss, phases[name], *inputs())
+        return lambda: training_loop.run_phase(phases[name], loss, [inputs()], cur_nimg=0)
 
     gen_z = torch.randn([batch, G.z_dim], device=device)
     gen_c = labels.to(device)

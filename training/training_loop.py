@@ -75,6 +75,66 @@ def write_atomic(fname: str, data: bytes) -> None:
 
 #----------------------------------------------------------------------------
 
+def make_phases(G, D, G_opt_kwargs: dict, D_opt_kwargs: dict, G_reg_interval, D_reg_interval) -> list:
+    """Training phases. Lazy regularization runs the regularizer only every reg_interval minibatches (with its gain
+    scaled up), and the optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule."""
+    phases = []
+    for name, module, opt_kwargs, reg_interval in [('G', G, G_opt_kwargs, G_reg_interval), ('D', D, D_opt_kwargs, D_reg_interval)]:
+        if reg_interval is None:
+            opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
+            phases += [dnnlib.EasyDict(name=name + 'both', module=module, opt=opt, interval=1)]
+        else:
+            mb_ratio = reg_interval / (reg_interval + 1)
+            opt_kwargs = dnnlib.EasyDict(opt_kwargs)
+            opt_kwargs.lr = opt_kwargs.lr * mb_ratio
+            opt_kwargs.betas = [beta ** mb_ratio for beta in opt_kwargs.betas]
+            opt = dnnlib.util.construct_class_by_name(module.parameters(), **opt_kwargs)
+            phases += [dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1)]
+            phases += [dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)]
+    return phases
+
+#----------------------------------------------------------------------------
+
+def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int = 1) -> None:
+    """One optimizer step of a phase: accumulate gradients over the rounds (real_img, real_c, gen_z, gen_c),
+    average them over rounds and ranks, zero out non-finite entries (counted in the stats), step."""
+    phase.opt.zero_grad(set_to_none=True)
+    phase.module.requires_grad_(True)
+    num_rounds = 0
+    for real_img, real_c, gen_z, gen_c in rounds:
+        loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=phase.interval, cur_nimg=cur_nimg)
+        num_rounds += 1
+    phase.module.requires_grad_(False)
+
+    with torch.autograd.profiler.record_function(phase.name + '_opt'):
+        params = [param for param in phase.module.parameters() if param.grad is not None]
+        if len(params) > 0:
+            flat = torch.cat([param.grad.flatten() for param in params])
+            if num_gpus > 1:
+                torch.distributed.all_reduce(flat)
+            flat /= num_gpus * num_rounds
+            training_stats.report('Progress/nonfinite_grads', (~torch.isfinite(flat)).sum())
+            torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
+            for param, grad in zip(params, flat.split([param.numel() for param in params])):
+                param.grad = grad.reshape(param.shape)
+        phase.opt.step()
+
+#----------------------------------------------------------------------------
+
+def update_ema(G_ema, G, batch_size: int, ema_kimg: float, ema_rampup, cur_nimg: int) -> None:
+    """G_ema <- exponential moving average of G with a half-life of ema_kimg (capped at cur_nimg * ema_rampup)."""
+    with torch.autograd.profiler.record_function('Gema'):
+        ema_nimg = ema_kimg * 1000
+        if ema_rampup is not None:
+            ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
+        ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.copy_(p.lerp(p_ema, ema_beta))
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+
+#----------------------------------------------------------------------------
+
 def training_loop(
     run_dir                 = '.',      # output directory
     training_set_kwargs     = {},       # dataset (class_name + kwargs)
@@ -152,22 +212,8 @@ def training_loop(
             for param in misc.params_and_buffers(module):
                 torch.distributed.broadcast(param, src=0)
 
-    # Phases: lazy regularization runs the regularizer every reg_interval minibatches with its gain scaled up,
-    # and the optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule.
     loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, diffusion=diffusion, **loss_kwargs)
-    phases = []
-    for name, module, opt_kwargs, reg_interval in [('G', G, G_opt_kwargs, G_reg_interval), ('D', D, D_opt_kwargs, D_reg_interval)]:
-        if reg_interval is None:
-            opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
-            phases += [dnnlib.EasyDict(name=name + 'both', module=module, opt=opt, interval=1)]
-        else:
-            mb_ratio = reg_interval / (reg_interval + 1)
-            opt_kwargs = dnnlib.EasyDict(opt_kwargs)
-            opt_kwargs.lr = opt_kwargs.lr * mb_ratio
-            opt_kwargs.betas = [beta ** mb_ratio for beta in opt_kwargs.betas]
-            opt = dnnlib.util.construct_class_by_name(module.parameters(), **opt_kwargs)
-            phases += [dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1)]
-            phases += [dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)]
+    phases = make_phases(G=G, D=D, G_opt_kwargs=G_opt_kwargs, D_opt_kwargs=D_opt_kwargs, G_reg_interval=G_reg_interval, D_reg_interval=D_reg_interval)
 
     # Snapshot grid: reals once, fakes from fixed latents at every image snapshot.
     grid_size = grid_z = grid_c = None
@@ -213,47 +259,18 @@ def training_loop(
             phase_real_img, phase_real_c = next(training_set_iterator)
             phase_real_img = (phase_real_img.to(device).to(torch.float32) / 127.5 - 1).split(batch_gpu)
             phase_real_c = phase_real_c.to(device).split(batch_gpu)
-            all_gen_z = torch.randn([len(phases) * batch_size, G.z_dim], device=device)
-            all_gen_z = [phase_gen_z.split(batch_gpu) for phase_gen_z in all_gen_z.split(batch_size)]
-            all_gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(len(phases) * batch_size)]
+            rank_batch = batch_size // num_gpus
+            all_gen_z = torch.randn([len(phases) * rank_batch, G.z_dim], device=device)
+            all_gen_z = [phase_gen_z.split(batch_gpu) for phase_gen_z in all_gen_z.split(rank_batch)]
+            all_gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(len(phases) * rank_batch)]
             all_gen_c = torch.from_numpy(np.stack(all_gen_c)).to(device)
-            all_gen_c = [phase_gen_c.split(batch_gpu) for phase_gen_c in all_gen_c.split(batch_size)]
+            all_gen_c = [phase_gen_c.split(batch_gpu) for phase_gen_c in all_gen_c.split(rank_batch)]
 
-        # Each phase: accumulate over the rounds, average across ranks, step.
         for phase, phase_gen_z, phase_gen_c in zip(phases, all_gen_z, all_gen_c):
-            if batch_idx % phase.interval != 0:
-                continue
-            phase.opt.zero_grad(set_to_none=True)
-            phase.module.requires_grad_(True)
-            for real_img, real_c, gen_z, gen_c in zip(phase_real_img, phase_real_c, phase_gen_z, phase_gen_c):
-                loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=phase.interval, cur_nimg=cur_nimg)
-            phase.module.requires_grad_(False)
+            if batch_idx % phase.interval == 0:
+                run_phase(phase=phase, loss=loss, rounds=zip(phase_real_img, phase_real_c, phase_gen_z, phase_gen_c), cur_nimg=cur_nimg, num_gpus=num_gpus)
 
-            with torch.autograd.profiler.record_function(phase.name + '_opt'):
-                params = [param for param in phase.module.parameters() if param.grad is not None]
-                if len(params) > 0:
-                    flat = torch.cat([param.grad.flatten() for param in params])
-                    if num_gpus > 1:
-                        torch.distributed.all_reduce(flat)
-                        flat /= num_gpus
-                    # Gradients are averaged over the rounds of one phase (gain carries the lazy interval).
-                    flat /= len(phase_real_img)
-                    training_stats.report('Progress/nonfinite_grads', (~torch.isfinite(flat)).sum())
-                    torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
-                    for param, grad in zip(params, flat.split([param.numel() for param in params])):
-                        param.grad = grad.reshape(param.shape)
-                phase.opt.step()
-
-        # G_ema: exponential moving average with a half-life of ema_kimg (ramped up early in training).
-        with torch.autograd.profiler.record_function('Gema'):
-            ema_nimg = ema_kimg * 1000
-            if ema_rampup is not None:
-                ema_nimg = min(ema_nimg, cur_nimg * ema_rampup)
-            ema_beta = 0.5 ** (batch_size / max(ema_nimg, 1e-8))
-            for p_ema, p in zip(G_ema.parameters(), G.parameters()):
-                p_ema.copy_(p.lerp(p_ema, ema_beta))
-            for b_ema, b in zip(G_ema.buffers(), G.buffers()):
-                b_ema.copy_(b)
+        update_ema(G_ema=G_ema, G=G, batch_size=batch_size, ema_kimg=ema_kimg, ema_rampup=ema_rampup, cur_nimg=cur_nimg)
 
         cur_nimg += batch_size
         batch_idx += 1
