@@ -2,7 +2,9 @@
 every mistake a user can make is reported as one line naming the option or file, with exit code 2."""
 
 import os
+import re
 import sys
+from typing import List, Optional
 
 import click
 
@@ -23,5 +25,25 @@ def run_cli(command: click.Command, args=None, prog: str = None) -> None:
         message = err.format_message() if isinstance(err, click.ClickException) else str(err)
         print(f'{prog}: error: {message}', file=sys.stderr)
         sys.exit(2)
+
+#----------------------------------------------------------------------------
+
+def parse_range(s: str, max_value: Optional[int] = None) -> List[int]:
+    """Parse a comma-separated list of non-negative integers and inclusive ranges: '0-99,200' -> [0, ..., 99, 200].
+    Order and repeats are kept as written; values above max_value (if given) are rejected before any range is
+    expanded. Raises click.BadParameter, so as a click callback the message is reported with the option's name."""
+    values = []
+    for item in str(s).split(','):
+        match = re.fullmatch(r'\s*(\d+)\s*(?:-\s*(\d+)\s*)?', item)
+        if match is None:
+            raise click.BadParameter(f'"{s}": expected integers and ranges like 0-99,200')
+        lo = int(match.group(1))
+        hi = int(match.group(2)) if match.group(2) is not None else lo
+        if hi < lo:
+            raise click.BadParameter(f'"{s}": range {lo}-{hi} is empty (expected low-high with low <= high)')
+        if max_value is not None and hi > max_value:
+            raise click.BadParameter(f'"{s}": {hi} is too large (at most {max_value})')
+        values.extend(range(lo, hi + 1))
+    return values
 
 #----------------------------------------------------------------------------

@@ -18,17 +18,17 @@ try:
 except ImportError:
     pyspng = None
 
-_IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
 
 #----------------------------------------------------------------------------
 
-def _is_power_of_two(x: int) -> bool:
+def is_power_of_two(x: int) -> bool:
     return x >= 1 and (x & (x - 1)) == 0
 
-def _one_line(err: Exception) -> str:
+def one_line(err: Exception) -> str:
     return ' '.join(str(err).split()) or type(err).__name__
 
-def _decoded_mode(image: PIL.Image.Image) -> str:
+def decoded_mode(image: PIL.Image.Image) -> str:
     # Palette and bilevel images are expanded so that pixels are intensities, not palette indices or bits;
     # a palette with transparency becomes RGBA and is then rejected with the alpha-channel hint.
     if image.mode == 'P':
@@ -199,7 +199,7 @@ class ImageFolderDataset(Dataset):
 
         # Zips made by macOS Finder carry '__MACOSX/._name.png' resource forks that are not images.
         self._image_fnames = sorted(fname for fname in self._all_fnames
-            if os.path.splitext(fname)[1].lower() in _IMAGE_EXTS and not fname.startswith('__MACOSX/'))
+            if os.path.splitext(fname)[1].lower() in IMAGE_EXTS and not fname.startswith('__MACOSX/'))
         if len(self._image_fnames) == 0:
             raise dnnlib.UserError(f'no PNG/JPG images found in {self._path}')
 
@@ -213,7 +213,7 @@ class ImageFolderDataset(Dataset):
             raise dnnlib.UserError(f'{where} has {c} channels; expected 1 (grayscale) or 3 (RGB){hint}')
         if h != w:
             raise dnnlib.UserError(f'{where} is {w}x{h}; expected square images')
-        if not _is_power_of_two(w):
+        if not is_power_of_two(w):
             raise dnnlib.UserError(f'{where} is {w}x{h}; expected a power of two (e.g. 32, 64, 256)')
         if resolution is not None and w != resolution:
             raise dnnlib.UserError(f'{self._path}: images are {w}x{h}, but resolution={resolution} was requested')
@@ -256,9 +256,9 @@ class ImageFolderDataset(Dataset):
                     image = pyspng.load(f.read())
                 else:
                     with PIL.Image.open(f) as pil_image:
-                        image = np.array(pil_image.convert(_decoded_mode(pil_image)))
+                        image = np.array(pil_image.convert(decoded_mode(pil_image)))
         except Exception as err:
-            raise dnnlib.UserError(f'{self._where(fname)}: cannot decode image ({_one_line(err)})') from err
+            raise dnnlib.UserError(f'{self._where(fname)}: cannot decode image ({one_line(err)})') from err
         if image.ndim == 2:
             image = image[:, :, np.newaxis]
         return image
@@ -269,9 +269,9 @@ class ImageFolderDataset(Dataset):
             try:
                 with PIL.Image.open(os.path.join(self._path, fname)) as pil_image:
                     size = pil_image.size
-                    channels = PIL.Image.getmodebands(_decoded_mode(pil_image))
+                    channels = PIL.Image.getmodebands(decoded_mode(pil_image))
             except Exception as err:
-                raise dnnlib.UserError(f'{self._where(fname)}: cannot decode image ({_one_line(err)})') from err
+                raise dnnlib.UserError(f'{self._where(fname)}: cannot decode image ({one_line(err)})') from err
             if (size[0], size[1], channels) != (w, h, c):
                 raise dnnlib.UserError(f'{self._where(fname)} is {_describe_image(*size, channels)}, but '
                     f'{self._where(self._image_fnames[0])} is {_describe_image(w, h, c)}; all images must match')
@@ -295,7 +295,7 @@ class ImageFolderDataset(Dataset):
             with self._open_file(fname) as f:
                 data = json.load(f)
         except Exception as err:
-            raise dnnlib.UserError(f'{where}: not valid JSON ({_one_line(err)})') from err
+            raise dnnlib.UserError(f'{where}: not valid JSON ({one_line(err)})') from err
         expected = 'expected {"labels": [["relative/path.png", label], ...]}'
         if not isinstance(data, dict) or 'labels' not in data:
             raise dnnlib.UserError(f'{where}: {expected}')
@@ -329,7 +329,7 @@ class DigitsDataset(Dataset):
     ):
         if resolution is None:
             resolution = 32
-        if not isinstance(resolution, (int, np.integer)) or resolution < 8 or not _is_power_of_two(int(resolution)):
+        if not isinstance(resolution, (int, np.integer)) or resolution < 8 or not is_power_of_two(int(resolution)):
             raise dnnlib.UserError(f'digits: resolution={resolution}; expected a power of two >= 8 (e.g. 16, 32, 64)')
         from sklearn.datasets import load_digits # deferred: importing scikit-learn takes about a second
         digits = load_digits()

@@ -211,7 +211,7 @@ class MappingNetwork(torch.nn.Module):
         layer_features  = None,     # Width of the hidden layers, None = w_dim.
         activation      = 'lrelu',  # Activation of the hidden layers.
         lr_multiplier   = 0.01,     # Learning rate multiplier of the mapping layers.
-        w_avg_beta      = 0.998,    # Decay of the running average of w, None = no running average.
+        w_avg_beta      = 0.995,    # Decay of the running average of w (StyleGAN2-ADA, Diffusion-GAN), None = no running average.
     ):
         super().__init__()
         self.z_dim = z_dim

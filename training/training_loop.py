@@ -15,6 +15,7 @@ import torch
 import tqdm
 
 import dnnlib
+import legacy
 from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
@@ -194,10 +195,10 @@ def training_loop(
 
     if resume_pkl is not None and rank == 0:
         print(f'Resuming from "{resume_pkl}"')
-        with dnnlib.util.open_url(resume_pkl) as f:
-            resume_data = pickle.load(f)
+        resume_data = legacy.open_network(resume_pkl)
         for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
-            misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
+            if resume_data[name] is not None:
+                misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
 
     if rank == 0:
         z = torch.empty([batch_gpu, G.z_dim], device=device)

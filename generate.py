@@ -1,0 +1,127 @@
+"""Generate images from a network pickle: our training snapshots or official StyleGAN2-ADA / StyleGAN3 /
+Diffusion-GAN pickles, by path or URL. One PNG per seed, the same image as the official tools give for that
+seed: z = RandomState(seed).randn(1, z_dim), img = G_ema(z, one-hot class, truncation_psi, noise_mode),
+pixels = clamp(img * 127.5 + 128, 0, 255) as uint8. Runs on the GPU if there is one, else on the CPU."""
+
+import math
+import os
+from typing import Iterator, List, Optional, Tuple
+
+import click
+import numpy as np
+import PIL.Image
+import torch
+
+import dnnlib
+import legacy
+from dnnlib.cli import parse_range, run_cli
+from training.training_loop import save_image_grid
+
+#----------------------------------------------------------------------------
+
+def seed_latents(seeds: List[int], z_dim: int) -> np.ndarray:
+    """[len(seeds), z_dim] float64 latents; row i comes from RandomState(seeds[i]) alone, so an image does not
+    depend on which other seeds share its batch."""
+    return np.concatenate([np.random.RandomState(seed).randn(1, z_dim) for seed in seeds], axis=0)
+
+#----------------------------------------------------------------------------
+
+def generate_images(
+    G:              torch.nn.Module,        # Generator (G_ema of a snapshot), already on its device.
+    seeds:          List[int],              # One image per seed, in this order.
+    truncation_psi: float = 1,              # Truncation trick strength, 1 = off.
+    noise_mode:     str = 'const',          # Per-pixel noise: 'const', 'random' or 'none'.
+    class_idx:      Optional[int] = None,   # Class of a conditional network, in [0, c_dim).
+    batch_size:     int = 32,               # Images per forward pass; on the CPU the pixels do not depend on it.
+) -> Iterator[Tuple[List[int], np.ndarray]]:
+    """Yield (seeds, uint8 images [N, H, W, C]) batch by batch."""
+    device = next(G.parameters()).device
+    label = torch.zeros([1, G.c_dim], device=device)
+    if G.c_dim != 0:
+        if class_idx is None or not 0 <= class_idx < G.c_dim:
+            raise ValueError(f'class_idx={class_idx}: a conditional network needs 0 <= class_idx < {G.c_dim}')
+        label[:, class_idx] = 1
+    # Float16 layers are not run on the CPU; our networks switch by themselves, official ones need to be told.
+    synthesis_kwargs = dict(force_fp32=True) if device.type == 'cpu' else dict()
+    for start in range(0, len(seeds), batch_size):
+        batch_seeds = seeds[start : start + batch_size]
+        z = torch.from_numpy(seed_latents(batch_seeds, G.z_dim)).to(device)
+        with torch.no_grad():
+            img = G(z, label.repeat([len(batch_seeds), 1]), truncation_psi=truncation_psi, noise_mode=noise_mode, **synthesis_kwargs)
+        img = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+        yield batch_seeds, img.cpu().numpy()
+
+#----------------------------------------------------------------------------
+
+def write_grid(images: np.ndarray, fname: str) -> None:
+    """Tile uint8 images [N, H, W, C] into one PNG, ceil(sqrt(N)) per row; missing cells of the last row are black."""
+    n, h, w, c = images.shape
+    gw = math.ceil(math.sqrt(n))
+    gh = math.ceil(n / gw)
+    tiles = np.zeros([gw * gh, c, h, w], dtype=np.float32)
+    tiles[:n] = images.transpose(0, 3, 1, 2)
+    save_image_grid(tiles, fname, drange=[0, 255], grid_size=(gw, gh))
+
+#----------------------------------------------------------------------------
+
+def parse_seeds(ctx, param, value):
+    """click callback: '0-99,200' -> seeds, each a valid numpy RandomState seed."""
+    return parse_range(value, max_value=2**32 - 1)
+
+@click.command(context_settings=dict(max_content_width=120))
+@click.option('--network', 'network_pkl', help='Network pickle (path or URL)', metavar='[PATH|URL]', required=True)
+@click.option('--seeds',      help='Seeds, ranges and lists (e.g. 0-99,200)', metavar='LIST', required=True, callback=parse_seeds)
+@click.option('--trunc',      'truncation_psi', help='Truncation psi', metavar='FLOAT', type=float, default=1, show_default=True)
+@click.option('--class',      'class_idx', help='Class label of a conditional network', metavar='INT', type=int)
+@click.option('--noise-mode', help='Per-pixel noise', type=click.Choice(['const', 'random', 'none']), default='const', show_default=True)
+@click.option('--outdir',     help='Where to save the images', metavar='DIR', required=True)
+@click.option('--batch',      'batch_size', help='Images per forward pass', metavar='INT', type=click.IntRange(min=1), default=32, show_default=True)
+@click.option('--grid',       help='Also write all images as one grid, outdir/grid.png', is_flag=True)
+def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: Optional[int], noise_mode: str, outdir: str, batch_size: int, grid: bool):
+    """Generate images from a trained network, one PNG per seed (seed0000.png, ...).
+
+    \b
+    # Our own snapshot, 8 images.
+    python generate.py --network=training-runs/00000-digits-demo/network-snapshot-000100.pkl --seeds=0-7 --outdir=out
+    \b
+    # An official conditional pickle, class 3, truncated, with a grid of all images.
+    python generate.py --network=https://.../cifar10.pkl --seeds=0-63 --class=3 --trunc=0.7 --grid --outdir=out
+    """
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    print(f'Loading network from "{network_pkl}"...')
+    G = legacy.open_network(network_pkl)['G_ema']
+    G = G.to(device).eval().requires_grad_(False)
+
+    # Check everything before writing anything.
+    if G.c_dim == 0 and class_idx is not None:
+        raise dnnlib.UserError(f'--class={class_idx}: the network is unconditional; leave --class out')
+    if G.c_dim != 0 and class_idx is None:
+        raise dnnlib.UserError(f'--class is required: the network is conditional with {G.c_dim} classes (0 to {G.c_dim - 1})')
+    if G.c_dim != 0 and not 0 <= class_idx < G.c_dim:
+        raise dnnlib.UserError(f'--class={class_idx}: out of range, the network has {G.c_dim} classes (0 to {G.c_dim - 1})')
+    if G.img_channels not in [1, 3]:
+        raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; PNG output needs 1 (grayscale) or 3 (RGB)')
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise dnnlib.UserError(f'--outdir={outdir}: exists and is not a directory')
+    os.makedirs(outdir, exist_ok=True)
+
+    mode = 'L' if G.img_channels == 1 else 'RGB'
+    all_images = []
+    num_done = 0
+    for batch_seeds, images in generate_images(G, seeds, truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx, batch_size=batch_size):
+        for seed, image in zip(batch_seeds, images):
+            PIL.Image.fromarray(image[:, :, 0] if mode == 'L' else image, mode).save(os.path.join(outdir, f'seed{seed:04d}.png'))
+        if grid:
+            all_images.append(images)
+        num_done += len(batch_seeds)
+        print(f'Generated {num_done}/{len(seeds)} images')
+    if grid:
+        write_grid(np.concatenate(all_images), os.path.join(outdir, 'grid.png'))
+    print(f'Wrote {len(seeds)} images to "{outdir}"')
+
+#----------------------------------------------------------------------------
+
+if __name__ == '__main__':
+    run_cli(main)
+
+#----------------------------------------------------------------------------

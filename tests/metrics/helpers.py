@@ -1,0 +1,80 @@
+"""Test helpers of the metrics: a cheap stand-in for NVIDIA's feature detectors, saved as a pickle (or TorchScript)
+so that metric_utils loads it through its ordinary path, and a tiny generator snapshot on the built-in digits."""
+
+import copy
+import os
+import pickle
+
+import numpy as np
+import PIL.Image
+import torch
+
+from metrics import metric_utils
+from training import networks_stylegan2
+
+#----------------------------------------------------------------------------
+
+class FakeDetector(torch.nn.Module):
+    """Features = 4x4 average-pooled pixels / 255 (48 numbers for RGB); 'probabilities' = softmax of 10 of them;
+    'LPIPS' = the features of the image as given (float in [0, 255]). Takes every keyword of NVIDIA's detectors."""
+    def forward(self, img: torch.Tensor, return_features: bool = False, no_output_bias: bool = False,
+                resize_images: bool = True, return_lpips: bool = False) -> torch.Tensor:
+        assert img.shape[1] == 3
+        x = torch.nn.functional.adaptive_avg_pool2d(img.to(torch.float32), [4, 4]).flatten(1) / 255
+        if return_features or return_lpips:
+            return x
+        return torch.softmax(x[:, :10] * 10, dim=1)
+
+def fake_features(images: np.ndarray) -> np.ndarray:
+    """What FakeDetector computes for uint8 NCHW images with 1 or 3 channels, written with numpy."""
+    images = images.astype(np.float64)
+    if images.shape[1] == 1:
+        images = np.repeat(images, 3, axis=1)
+    n, c, h, w = images.shape
+    return images.reshape(n, c, 4, h // 4, 4, w // 4).mean(axis=(3, 5)).reshape(n, -1) / 255
+
+def save_fake_detector(path, torchscript: bool = False) -> str:
+    """Pickled like NVIDIA's stylegan3-era detectors, or a TorchScript archive like the stylegan2-ada-era ones."""
+    if torchscript:
+        torch.jit.save(torch.jit.script(FakeDetector()), str(path))
+    else:
+        with open(path, 'wb') as f:
+            pickle.dump(FakeDetector(), f)
+    return str(path)
+
+def use_fake_detectors(monkeypatch, tmp_path, inception: bool = True, vgg16: bool = True) -> str:
+    """Point the Inception and/or VGG16 URLs at a fresh fake detector file; returns its path."""
+    path = save_fake_detector(tmp_path / 'fake-detector.pkl')
+    if inception:
+        monkeypatch.setattr(metric_utils, 'INCEPTION_URL', path)
+    if vgg16:
+        monkeypatch.setattr(metric_utils, 'VGG16_URL', path)
+    return path
+
+#----------------------------------------------------------------------------
+
+def tiny_generator(img_channels: int = 1, c_dim: int = 0, resolution: int = 8) -> torch.nn.Module:
+    torch.manual_seed(img_channels * 10 + c_dim)
+    G = networks_stylegan2.Generator(z_dim=8, c_dim=c_dim, w_dim=8, img_resolution=resolution, img_channels=img_channels,
+        mapping_kwargs=dict(num_layers=1), channel_base=64, channel_max=8)
+    return G.eval().requires_grad_(False)
+
+def digits_kwargs(resolution: int = 8, use_labels: bool = False) -> dict:
+    return dict(class_name='training.dataset.DigitsDataset', resolution=resolution, use_labels=use_labels, max_size=None, xflip=False)
+
+def write_snapshot(path, G: torch.nn.Module, training_set_kwargs) -> str:
+    """A snapshot pickle in the training loop's format (only what calc_metrics reads is real)."""
+    data = dict(G=copy.deepcopy(G), D=None, G_ema=G, augment_pipe=None, training_set_kwargs=training_set_kwargs)
+    with open(path, 'wb') as f:
+        pickle.dump(data, f)
+    return str(path)
+
+def write_pngs(folder, num_images: int, size: int = 8, channels: int = 3, seed: int = 0) -> str:
+    os.makedirs(folder, exist_ok=True)
+    rnd = np.random.RandomState(seed)
+    for i in range(num_images):
+        shape = [size, size] if channels == 1 else [size, size, channels]
+        PIL.Image.fromarray(rnd.randint(0, 256, shape).astype(np.uint8)).save(os.path.join(folder, f'img{i:03d}.png'))
+    return str(folder)
+
+#----------------------------------------------------------------------------
