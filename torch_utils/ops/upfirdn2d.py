@@ -5,15 +5,19 @@ padding crops), (3) convolve every channel with the 2D filter f (or with the 1D 
 axes), (4) keep every down-th pixel. filter2d / upsample2d / downsample2d choose the padding so that the
 output is the input size, times up or divided by down. Official network pickles call these functions and
 store filters made by setup_filter(), so names, defaults, filter shapes and numerics follow
-StyleGAN2-ADA exactly. The reference below is the definition; a compiled CUDA kernel (impl='cuda') must
-reproduce it and runs only where one is loaded. Without one, every call takes the reference path."""
+StyleGAN2-ADA exactly. The reference below is the definition. impl='cuda' on a CUDA tensor runs the
+direct-loop kernel of upfirdn2d.cu instead (a 1D filter as two separable passes), built and checked
+against the reference at first use (cuda_kernels.py); its gradient is the same op transposed, so it is
+differentiable to any order. Everything else, or a kernel that fails to build or to match, takes the
+reference path."""
 
-from typing import Optional, Sequence, Tuple, Union
+from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from . import conv2d_gradfix
+from . import cuda_kernels
 
 #----------------------------------------------------------------------------
 
@@ -104,8 +108,9 @@ def upfirdn2d(
     Output size: ((in * up + pad0 + pad1 - (taps - 1)) + down - 1) // down along each axis."""
     assert isinstance(x, torch.Tensor)
     assert impl in ['ref', 'cuda']
-    # impl='cuda' is the slot for the compiled kernel; none is loaded in this version, so both values
-    # run the reference, which is the numerical definition the kernel has to match.
+    plugin = cuda_kernels.plugin_for('upfirdn2d', _self_check, x, impl)
+    if plugin is not None:
+        return _upfirdn2d_cuda(plugin, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain).apply(x, f)
     return _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 
 #----------------------------------------------------------------------------
@@ -144,6 +149,86 @@ def _upfirdn2d_ref(x: torch.Tensor, f: Optional[torch.Tensor], up: IntOrPair = 1
         x = conv2d_gradfix.conv2d(input=x, weight=f.unsqueeze(3), groups=num_channels)
 
     return x[:, :, ::downy, ::downx]
+
+#----------------------------------------------------------------------------
+
+_upfirdn2d_cuda_cache = dict()
+
+def _upfirdn2d_cuda(plugin: Any, up: IntOrPair = 1, down: IntOrPair = 1, padding: Padding = 0, flip_filter: bool = False, gain: float = 1) -> type:
+    """autograd.Function class running upfirdn2d() on the extension plugin, differentiable to any order.
+
+    Any extension with an upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip, gain)
+    function works (filtered_lrelu's has one too)."""
+    upx, upy = _parse_scaling(up)
+    downx, downy = _parse_scaling(down)
+    padx0, padx1, pady0, pady1 = _parse_padding(padding)
+    key = (plugin, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain)
+    if key in _upfirdn2d_cuda_cache:
+        return _upfirdn2d_cuda_cache[key]
+
+    class Upfirdn2dCuda(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, f):
+            assert isinstance(x, torch.Tensor) and x.ndim == 4
+            if f is None:
+                f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+            assert isinstance(f, torch.Tensor) and f.ndim in [1, 2]
+            assert f.dtype == torch.float32 and not f.requires_grad
+            ctx.save_for_backward(f)
+            ctx.in_size = x.shape[2:]
+            return plugin.upfirdn2d(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip_filter, gain)
+
+        @staticmethod
+        def backward(ctx, dy):
+            f, = ctx.saved_tensors
+            dx = None
+            if ctx.needs_input_grad[0]:
+                dx = _upfirdn2d_cuda_transposed(plugin, dy, f, ctx.in_size, up=[upx, upy], down=[downx, downy], padding=[padx0, padx1, pady0, pady1], flip_filter=flip_filter, gain=gain)
+            return dx, None
+
+    _upfirdn2d_cuda_cache[key] = Upfirdn2dCuda
+    return Upfirdn2dCuda
+
+def _upfirdn2d_cuda_transposed(plugin: Any, dy: torch.Tensor, f: torch.Tensor, in_size: Sequence[int], up: IntOrPair, down: IntOrPair, padding: Padding, flip_filter: bool, gain: float) -> torch.Tensor:
+    """Gradient of upfirdn2d(x, f, up, down, padding) w.r.t. x (in_size = x.shape[2:]) given dy: the same op with
+    up and down swapped and the taps mirrored. Input pixel i and output pixel o meet at tap i * up + pad0 - o * down,
+    which the mirrored filter sees at o * down - i * up + (taps - 1 - pad0); pad1 makes the result in_size."""
+    upx, upy = _parse_scaling(up)
+    downx, downy = _parse_scaling(down)
+    padx0, _, pady0, _ = _parse_padding(padding)
+    fw, fh = _get_filter_size(f)
+    in_h, in_w = in_size
+    out_h, out_w = dy.shape[2:]
+    p = [
+        fw - padx0 - 1,
+        in_w * upx - out_w * downx + padx0 - upx + 1,
+        fh - pady0 - 1,
+        in_h * upy - out_h * downy + pady0 - upy + 1,
+    ]
+    return _upfirdn2d_cuda(plugin, up=[downx, downy], down=[upx, upy], padding=p, flip_filter=(not flip_filter), gain=gain).apply(dy, f)
+
+#----------------------------------------------------------------------------
+
+def _self_check(plugin: Any, device: torch.device) -> Optional[str]:
+    """2D, separable and missing filters with up, down, crops and both filter orientations."""
+    gen = torch.Generator().manual_seed(2)
+    taps = lambda *shape: torch.rand(shape, generator=gen) + 0.1
+    cases = [ # (filter, up, down, padding, flip_filter, gain)
+        (setup_filter([1, 3, 3, 1]), 2, 1, [2, 1], False, 4),
+        (setup_filter(taps(8), separable=True), 1, 2, [3, 4, 2, 5], True, 1),
+        (setup_filter(taps(3, 2)), [1, 2], [2, 1], [1, -1, 2, 0], False, 0.7),
+        (setup_filter(taps(5), separable=True), [3, 1], [1, 3], [-1, 2, 4, 1], False, 2),
+        (None, 3, 2, [1, -1, 0, 2], True, 1),
+    ]
+    for i, (f, up, down, padding, flip_filter, gain) in enumerate(cases):
+        f = f.to(device) if f is not None else None
+        fn = lambda x: _upfirdn2d_cuda(plugin, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain).apply(x, f)
+        ref = lambda x: _upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+        x = torch.randn([2, 3, 7, 6], generator=gen, dtype=torch.float64)
+        mismatch = cuda_kernels.check_against_reference(fn, ref, [x], device, f'case {i}: up={up} down={down} padding={padding}')
+        if mismatch is not None:
+            return mismatch
+    return None
 
 #----------------------------------------------------------------------------
 

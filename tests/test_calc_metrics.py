@@ -1,0 +1,95 @@
+"""Tests of calc_metrics.py: a tiny snapshot end to end (metric-*.jsonl next to the pickle, dataset statistics
+reused on the second run), a metric whose detector cannot be downloaded failing alone with one line naming the
+cache path, and one-line errors with exit code 2 for bad input."""
+
+import json
+import os
+
+import pytest
+
+import calc_metrics
+import dnnlib
+from dnnlib.cli import run_cli
+from metrics import metric_utils
+from tests.metrics.helpers import digits_kwargs, fail_downloads, tiny_generator, use_fake_detectors, write_pngs, write_snapshot
+
+#----------------------------------------------------------------------------
+
+def run_calc_metrics(capsys, *args):
+    """Run calc_metrics.py's command line in-process; return (exit code, stdout lines, stderr lines)."""
+    try:
+        run_cli(calc_metrics.main, args=list(args), prog='calc_metrics.py')
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), [line for line in captured.err.splitlines() if line.strip()]
+
+def read_jsonl(path):
+    with open(path, 'rt') as f:
+        return [json.loads(line) for line in f]
+
+#----------------------------------------------------------------------------
+
+def test_tiny_snapshot_end_to_end(monkeypatch, tmp_path, capsys):
+    use_fake_detectors(monkeypatch, tmp_path)
+    pkl = write_snapshot(tmp_path / 'network-snapshot-000000.pkl', tiny_generator(img_channels=1), digits_kwargs())
+    metrics = ['fid50k_full', 'kid50k_full', 'pr50k3_full', 'is50k', 'ppl2_wend']
+    code, out, err = run_calc_metrics(capsys, '--network', pkl, '--metrics', ','.join(metrics), '--num-gen', '16')
+    assert code == 0 and err == []
+    for metric in metrics:
+        [line] = read_jsonl(tmp_path / f'metric-{metric}.jsonl')
+        assert line['metric'] == metric and line['num_gen'] == 16 and line['snapshot_pkl'] == 'network-snapshot-000000.pkl'
+        assert line['results'] and all(isinstance(v, float) for v in line['results'].values())
+
+    # A second run reuses the dataset statistics and appends a line with the same value.
+    code, out, err = run_calc_metrics(capsys, '--network', pkl, '--metrics', 'fid50k_full', '--num-gen', '16')
+    assert code == 0 and any(line.startswith('Using cached dataset statistics') for line in out)
+    first, second = read_jsonl(tmp_path / 'metric-fid50k_full.jsonl')
+    assert first['results'] == second['results']
+
+def test_data_option_and_mirror(monkeypatch, tmp_path, capsys):
+    use_fake_detectors(monkeypatch, tmp_path)
+    pkl = write_snapshot(tmp_path / 'snapshot.pkl', tiny_generator(img_channels=3), training_set_kwargs=None)
+    data = write_pngs(tmp_path / 'data', num_images=12)
+    code, out, err = run_calc_metrics(capsys, '--network', pkl, '--data', data, '--mirror', '1', '--metrics', 'fid50k', '--num-gen', '8', '--verbose')
+    assert code == 0 and err == []
+    assert any('"xflip": true' in line for line in out) # --verbose prints the dataset options
+    assert any('Computing dataset statistics of 24 images' in line for line in out) # fid50k keeps the x-flips
+    assert len(read_jsonl(tmp_path / 'metric-fid50k.jsonl')) == 1
+
+def test_offline_detector_fails_alone(monkeypatch, tmp_path, capsys):
+    use_fake_detectors(monkeypatch, tmp_path, vgg16=False)
+    fail_downloads(monkeypatch)
+    pkl = write_snapshot(tmp_path / 'network-snapshot-000000.pkl', tiny_generator(img_channels=1), digits_kwargs())
+    code, out, err = run_calc_metrics(capsys, '--network', pkl, '--metrics', 'pr50k3_full,fid50k_full', '--num-gen', '8')
+    assert code == 2
+    cache_dir = dnnlib.make_cache_dir_path('downloads')
+    assert len(err) == 2, err
+    assert err[0].startswith('pr50k3_full failed: Cannot download ' + metric_utils.VGG16_URL)
+    assert os.path.join(cache_dir, '') in err[0] and err[0].endswith('_vgg16.pkl')
+    assert err[1] == 'calc_metrics.py: error: 1 of 2 metrics failed: pr50k3_full'
+    assert len(read_jsonl(tmp_path / 'metric-fid50k_full.jsonl')) == 1 # the other metric is still computed
+    assert not os.path.exists(tmp_path / 'metric-pr50k3_full.jsonl')
+
+@pytest.mark.parametrize('case', ['unknown metric', 'no training set', 'missing data', 'channels', 'recorded path gone', 'gpus'])
+def test_bad_input_is_one_line(monkeypatch, tmp_path, capsys, case):
+    use_fake_detectors(monkeypatch, tmp_path)
+    G = tiny_generator(img_channels=1)
+    pkl = write_snapshot(tmp_path / 'snapshot.pkl', G, digits_kwargs())
+    args, expected = {
+        'unknown metric':       (['--metrics', 'fid50k_full,fid'], '--metrics: unknown metric "fid"'),
+        'no training set':      (['--network', write_snapshot(tmp_path / 'bare.pkl', G, dict(resolution=8))], 'does not record its training set; specify the dataset with --data'),
+        'missing data':         (['--data', str(tmp_path / 'nowhere')], 'data set path does not exist'),
+        'channels':             (['--data', write_pngs(tmp_path / 'rgb', num_images=4)], 'has 3-channel images, but the generator makes 1-channel images'),
+        'recorded path gone':   (['--network', write_snapshot(tmp_path / 'moved.pkl', G, dict(class_name='training.dataset.ImageFolderDataset',
+                                    path=str(tmp_path / 'gone.zip')))], 'is not usable here'),
+        'gpus':                 (['--gpus', '64'], '--gpus=64: only'),
+    }[case]
+    if '--network' not in args:
+        args = ['--network', pkl] + args
+    code, out, err = run_calc_metrics(capsys, *args, '--num-gen', '8')
+    assert code == 2 and len(err) == 1 and err[0].startswith('calc_metrics.py: error: ') and expected in err[0], err
+    assert not any(name.startswith('metric-') for name in os.listdir(tmp_path))
+
+#----------------------------------------------------------------------------
