@@ -64,7 +64,7 @@ def network_kwargs(spec: dnnlib.EasyDict, mbstd_group: int, gamma: float, fp32: 
     c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', architecture=spec.D_arch,
         channel_base=channel_base, channel_max=spec.channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
         block_kwargs=dnnlib.EasyDict(fp16_channels_last=nhwc), epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd_group))
-    c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0, 0.99], eps=1e-8)
+    c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0.0, 0.99], eps=1e-8)
     c.D_opt_kwargs = dnnlib.EasyDict(c.G_opt_kwargs)
     c.loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=gamma,
         style_mixing_prob=spec.style_mixing, pl_weight=spec.pl_weight)
@@ -73,38 +73,53 @@ def network_kwargs(spec: dnnlib.EasyDict, mbstd_group: int, gamma: float, fp32: 
 #----------------------------------------------------------------------------
 
 def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool) -> None:
-    """Print the options, create outdir/NNNNN-desc and run one process per GPU."""
+    """Print the options, create outdir/NNNNN-desc and run the training processes: one per GPU spawned here
+    (--gpus N), or this process as one rank of a torchrun job (RANK, WORLD_SIZE, LOCAL_RANK in the environment)."""
     dnnlib.util.Logger(should_flush=True)
+    torchrun = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
+    rank = int(os.environ['RANK']) if torchrun else 0
+    if torchrun:
+        c.num_gpus = int(os.environ['WORLD_SIZE'])
+        init_process_group(rank=rank, num_gpus=c.num_gpus, local_rank=int(os.environ.get('LOCAL_RANK', 0)), init_method='env://')
 
-    prev_run_ids = []
-    if os.path.isdir(outdir):
-        prev_run_ids = [re.match(r'^\d+', x) for x in os.listdir(outdir)]
-        prev_run_ids = [int(x.group()) for x in prev_run_ids if x is not None]
-    c.run_dir = os.path.join(outdir, f'{max(prev_run_ids, default=-1) + 1:05d}-{desc}')
-
-    print()
-    print('Training options:')
-    print(json.dumps(c, indent=2))
-    print()
-    print(f'Output directory:    {c.run_dir}')
-    print(f'Number of GPUs:      {c.num_gpus}')
-    print(f'Batch size:          {c.batch_size} images')
-    print(f'Training duration:   {c.total_kimg} kimg')
-    print(f'Dataset path:        {c.training_set_kwargs.get("path", "built-in digits")}')
-    print(f'Dataset size:        {c.training_set_kwargs.max_size} images')
-    print(f'Dataset resolution:  {c.training_set_kwargs.resolution}')
-    print(f'Dataset labels:      {c.training_set_kwargs.use_labels}')
-    print(f'Dataset x-flips:     {c.training_set_kwargs.xflip}')
-    print(f'Diffusion:           {c.diffusion_kwargs}')
-    print()
+    # Rank 0 picks the run directory; the other ranks of a torchrun job learn it from rank 0.
+    if rank == 0:
+        prev_run_ids = []
+        if os.path.isdir(outdir):
+            prev_run_ids = [re.match(r'^\d+', x) for x in os.listdir(outdir)]
+            prev_run_ids = [int(x.group()) for x in prev_run_ids if x is not None]
+        c.run_dir = os.path.join(outdir, f'{max(prev_run_ids, default=-1) + 1:05d}-{desc}')
+        print()
+        print('Training options:')
+        print(json.dumps(c, indent=2))
+        print()
+        print(f'Output directory:    {c.run_dir}')
+        print(f'Number of GPUs:      {c.num_gpus}')
+        print(f'Batch size:          {c.batch_size} images')
+        print(f'Training duration:   {c.total_kimg} kimg')
+        print(f'Dataset path:        {c.training_set_kwargs.get("path", "built-in digits")}')
+        print(f'Dataset size:        {c.training_set_kwargs.max_size} images')
+        print(f'Dataset resolution:  {c.training_set_kwargs.resolution}')
+        print(f'Dataset labels:      {c.training_set_kwargs.use_labels}')
+        print(f'Dataset x-flips:     {c.training_set_kwargs.xflip}')
+        print(f'Diffusion:           {c.diffusion_kwargs}')
+        print()
     if dry_run:
-        print('Dry run; exiting.')
+        if rank == 0:
+            print('Dry run; exiting.')
         return
 
-    print('Creating output directory...')
-    os.makedirs(c.run_dir)
-    with open(os.path.join(c.run_dir, 'training_options.json'), 'wt') as f:
-        json.dump(c, f, indent=2)
+    if rank == 0:
+        print('Creating output directory...')
+        os.makedirs(c.run_dir)
+        with open(os.path.join(c.run_dir, 'training_options.json'), 'wt') as f:
+            json.dump(c, f, indent=2)
+    if torchrun:
+        shared = [c.run_dir if rank == 0 else None]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        c.run_dir = shared[0]
+        training_process(rank=rank, c=c)
+        return
 
     print('Launching processes...')
     torch.multiprocessing.set_start_method('spawn', force=True)
@@ -116,14 +131,24 @@ def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool) -
 
 #----------------------------------------------------------------------------
 
+def init_process_group(rank: int, num_gpus: int, local_rank: int, init_method: str) -> None:
+    """Join the job's process group: NCCL on CUDA, gloo on the CPU."""
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    torch.distributed.init_process_group(backend=backend, init_method=init_method, rank=rank, world_size=num_gpus)
+
 def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str) -> None:
-    """One training process: log to run_dir/log.txt (rank 0), join the process group, run the loop."""
-    dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt'), file_mode='a', should_flush=True)
+    """One process spawned by --gpus N (rank = local GPU index): join the process group through a file, train."""
     if c.num_gpus > 1:
         init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
-        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-        torch.distributed.init_process_group(backend=backend, init_method=f'file://{init_file}', rank=rank, world_size=c.num_gpus)
-    sync_device = torch.device('cuda', rank) if c.num_gpus > 1 and torch.cuda.is_available() else None
+        init_process_group(rank=rank, num_gpus=c.num_gpus, local_rank=rank, init_method=f'file://{init_file}')
+    training_process(rank=rank, c=c)
+
+def training_process(rank: int, c: dnnlib.EasyDict) -> None:
+    """Log to run_dir/log.txt, set up the statistics across ranks, run the loop."""
+    dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt') if rank == 0 else None, file_mode='a', should_flush=True)
+    sync_device = torch.device('cuda', torch.cuda.current_device()) if c.num_gpus > 1 and torch.cuda.is_available() else None
     training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
     if rank != 0:
         custom_ops.verbosity = 'none'

@@ -2,6 +2,8 @@
 Nash Equilibrium" (Heusel et al. 2017): the Frechet distance between Gaussians fitted to the Inception pool3
 features of real and generated images. Matches the original TensorFlow implementation."""
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 
@@ -11,9 +13,13 @@ from . import metric_utils
 
 def fid_from_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)). The matrix square root of a product of
-    two covariances is real in theory; numerical noise can add a tiny imaginary part, which is dropped."""
+    two covariances is real in theory; numerical noise can add a tiny imaginary part, which is dropped.
+    With fewer images than features (2048) the covariances are singular; scipy's warning about it is silenced,
+    since FID from so few images is a rough (biased upward) number anyway."""
     m = np.square(mu1 - mu2).sum()
-    s = scipy.linalg.sqrtm(np.dot(sigma1, sigma2))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', category=scipy.linalg.LinAlgWarning)
+        s = scipy.linalg.sqrtm(np.dot(sigma1, sigma2))
     return float(np.real(m + np.trace(sigma1 + sigma2 - s * 2)))
 
 #----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pickle
 import time
 import uuid
 import warnings
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -144,9 +144,10 @@ class OfflineInception(torch.nn.Module):
     convention of NVIDIA's inception-2015-12-05.pkl for features: uint8 (or float in [0, 255]) NCHW RGB
     images of any size -> float32 [N, 2048] pool3 features.
 
-    default_1.pt is a TorchScript network of the same architecture and weights as NVIDIA's (layer names
-    conv..mixed_10 with batch-norm eps 1e-3, 8x8 average pool, reshape to [-1, 2048]), but it expects
-    299x299 input already scaled to [-1, 1) and has no logits layer. This wrapper adds NVIDIA's
+    default_1.pt is a TorchScript port of the same network (layers conv..mixed_10, batch-norm eps 1e-3, 8x8
+    average pool, reshape to [-1, 2048]; the same weights according to its author, which could not be checked
+    against NVIDIA's file here, as that needs a download), but it expects 299x299 input already scaled to
+    [-1, 1) and has no logits layer. This wrapper adds NVIDIA's
     preprocessing in front: TF1-style bilinear resize to 299x299 in float32 (tf1_resize_bilinear), then
     (x - 128) / 128. The differences from the NVIDIA pickle: it always runs in float32 (use_fp16 is not
     offered), and return_features=False (the softmax for IS) raises UserError, since there are no logits."""
@@ -415,35 +416,37 @@ def seeded_rng(device: torch.device, seed: int) -> Iterator[None]:
                 torch.cuda.manual_seed(seed)
         yield
 
-def iterate_random_labels(opts: MetricOptions, batch_size: int, c_dim: int, seed: int = 0) -> Iterator[torch.Tensor]:
-    """Endless batches of labels [batch_size, c_dim] drawn uniformly from the dataset's labels (zeros [batch_size, 0]
-    for unconditional networks), seeded per rank."""
+def random_label_sampler(opts: MetricOptions, c_dim: int, seed: int = 0) -> Callable[[int], torch.Tensor]:
+    """Function n -> labels [n, c_dim] on opts.device, drawn uniformly from the dataset's labels (zeros [n, 0] for
+    unconditional networks), seeded per rank. A dataset whose labels do not fit the generator is a UserError."""
     if c_dim == 0:
-        while True:
-            yield torch.zeros([batch_size, 0], device=opts.device)
+        return lambda n: torch.zeros([n, 0], device=opts.device)
     dataset = dnnlib.util.construct_class_by_name(**opts.dataset_kwargs)
     if dataset.label_dim != c_dim:
         raise dnnlib.UserError(f'the generator takes {c_dim}-dimensional labels, but the dataset has {dataset.label_dim}; '
             'use the dataset it was trained on (with labels)')
     rnd = np.random.RandomState(seed * opts.num_gpus + opts.rank)
-    while True:
-        c = np.stack([dataset.get_label(rnd.randint(len(dataset))) for _ in range(batch_size)])
-        yield torch.from_numpy(c).to(opts.device)
+    def sample(n: int) -> torch.Tensor:
+        c = np.stack([dataset.get_label(rnd.randint(len(dataset))) for _ in range(n)])
+        return torch.from_numpy(c).to(opts.device)
+    return sample
 
 def compute_feature_stats_for_generator(opts: MetricOptions, detector_url: str, detector_kwargs: dict, batch_size: int = 64,
     max_items: Optional[int] = None, **stats_kwargs) -> FeatureStats:
     """Detector features of max_items generated images: z ~ N(0, I), labels drawn from the dataset, images
-    converted to uint8 as generate.py does; seeded, so repeated calls see the same images."""
+    converted to uint8 as generate.py does, in batches of batch_size; seeded, so repeated calls see the same images."""
     assert max_items is not None and max_items > 0
     G = copy.deepcopy(opts.G).eval().requires_grad_(False).to(opts.device)
     stats = FeatureStats(max_items=max_items, **stats_kwargs)
     progress = opts.progress.sub(tag='generator features', num_items=max_items)
     detector = get_feature_detector(url=detector_url, device=opts.device, num_gpus=opts.num_gpus, rank=opts.rank, verbose=progress.verbose)
-    c_iter = iterate_random_labels(opts=opts, batch_size=batch_size, c_dim=G.c_dim)
+    sample_labels = random_label_sampler(opts=opts, c_dim=G.c_dim)
     with torch.no_grad(), seeded_rng(opts.device, seed=opts.rank):
         while not stats.is_full():
-            z = torch.randn([batch_size, G.z_dim]).to(opts.device) # Drawn on the CPU: the same latents on every device.
-            images = G(z=z, c=next(c_iter))
+            # The last batch makes only what is missing; num_items is shared, so all ranks agree on its size.
+            n = min(batch_size, -(-(max_items - stats.num_items) // opts.num_gpus))
+            z = torch.randn([n, G.z_dim]).to(opts.device) # Drawn on the CPU: the same latents on every device.
+            images = G(z=z, c=sample_labels(n))
             images = (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
             features = detector(images, **detector_kwargs)
             stats.append_torch(features, num_gpus=opts.num_gpus, rank=opts.rank)

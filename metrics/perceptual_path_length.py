@@ -91,13 +91,13 @@ def compute_ppl(opts: metric_utils.MetricOptions, num_samples: int, epsilon: flo
     vgg16 = metric_utils.get_feature_detector(metric_utils.VGG16_URL, device=opts.device, num_gpus=opts.num_gpus, rank=opts.rank, verbose=opts.progress.verbose)
     G = copy.deepcopy(opts.G).eval().requires_grad_(False).to(opts.device)
     sampler = PPLSampler(G=G, epsilon=epsilon, space=space, sampling=sampling, crop=crop, vgg16=vgg16)
-    c_iter = metric_utils.iterate_random_labels(opts=opts, batch_size=batch_size, c_dim=G.c_dim)
+    sample_labels = metric_utils.random_label_sampler(opts=opts, c_dim=G.c_dim)
 
     dist = []
     progress = opts.progress.sub(tag='ppl sampling', num_items=num_samples)
     with torch.no_grad(), metric_utils.seeded_rng(opts.device, seed=opts.rank):
         for _batch_start in range(0, num_samples, batch_size * opts.num_gpus):
-            x = sampler(next(c_iter))
+            x = sampler(sample_labels(batch_size))
             if opts.num_gpus > 1:
                 gathered = [torch.empty_like(x) for _ in range(opts.num_gpus)]
                 torch.distributed.all_gather(gathered, x)

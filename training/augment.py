@@ -10,9 +10,10 @@ overall probability set from outside. The ops run in the paper's order, in five 
     corruption        additive Gaussian noise, cutout
 The blits are executed exactly, by copying pixels (reflected at the borders). The general 3x3 matrix is executed
 with little aliasing: reflect padding, 2x upsampling with the sym6 wavelet, bilinear grid_sample, downsampling
-with the same filter. (StyleGAN2-ADA resamples the blits too; as sym6 is not symmetric, its flips and quarter
-turns come out slightly filtered, about 15% RMS error on white noise.) Samples that an op group leaves at the
-identity skip it, so a sample left alone by every op (every sample when p = 0) comes out unchanged. Everything is differentiable
+with the same filter. (StyleGAN2-ADA resamples the blits too; as sym6 is not symmetric, a flip done that way
+comes out slightly filtered, about 15% RMS error on white noise.) Samples whose geometric matrix is the
+identity, or whose band gains are all 1, skip that step, and the other ops are exact at their identity, so a
+sample left alone by every op (every sample when p = 0) comes out unchanged. Everything is differentiable
 w.r.t. the images, twice (R1 through the augmentation), via grid_sample_gradfix and conv2d_gradfix.
 
 Images are [N, C, H, W] with pixel values centered on 0 (e.g. [-1, 1]): contrast scales around 0. The color
@@ -25,6 +26,8 @@ every sample, regardless of p, for visualizing the pipeline. Uniform draws take 
 ones the normal quantile sqrt(2) * erfinv(2q - 1) (StyleGAN2-ADA uses erfinv(2q - 1), without the sqrt(2)),
 discrete ones floor(q * k) capped at k - 1; the second rotation is 0. q = 0.5 leaves the continuous ops at the
 identity, while xflip, lumaflip (floor(1) = 1) and rotate90 (k = 2) are applied."""
+
+from typing import Optional
 
 import numpy as np
 import torch
@@ -97,10 +100,10 @@ def reflect_pad(x: torch.Tensor, pad_x0: int, pad_x1: int, pad_y0: int, pad_y1: 
 #----------------------------------------------------------------------------
 
 def band_filters(lowpass=SYM2, num_bands: int = 4) -> np.ndarray:
-    """Zero-phase filters [num_bands, taps] that split a 1D signal into octave bands, low to high, and sum to
-    a unit impulse. With the quadrature mirror pair L = lo * lo^T / 2, H = hi * hi^T / 2 (L + H = impulse),
-    the finest band is H and each coarser band is the previous split applied to the low band, with the
-    filters dilated by 2 (zeros inserted) per octave."""
+    """Zero-phase filters [num_bands, taps] that split a 1D signal into octave bands, low to high, and sum to a
+    unit impulse. The half-band pair L, H (autocorrelations of the wavelet's low- and high-pass filters, halved)
+    sums to an impulse: the finest band is H, and each coarser band repeats the split on what L kept, one
+    octave lower (filters dilated by 2 and low-passed by L); the lowest band is the low-pass remainder."""
     lo = np.asarray(lowpass, dtype=np.float64)
     hi = lo * (-1.0) ** np.arange(lo.size)
     lo2 = np.convolve(lo, lo[::-1]) / 2
@@ -169,9 +172,12 @@ class AugmentPipe(torch.nn.Module):
 
         self.xflip, self.rotate90, self.xint, self.xint_max = float(xflip), float(rotate90), float(xint), float(xint_max)
         self.scale, self.rotate, self.aniso, self.xfrac = float(scale), float(rotate), float(aniso), float(xfrac)
-        self.scale_std, self.rotate_max, self.aniso_std, self.xfrac_std = float(scale_std), float(rotate_max), float(aniso_std), float(xfrac_std)
-        self.brightness, self.contrast, self.lumaflip, self.hue, self.saturation = float(brightness), float(contrast), float(lumaflip), float(hue), float(saturation)
-        self.brightness_std, self.contrast_std, self.hue_max, self.saturation_std = float(brightness_std), float(contrast_std), float(hue_max), float(saturation_std)
+        self.scale_std, self.rotate_max = float(scale_std), float(rotate_max)
+        self.aniso_std, self.xfrac_std = float(aniso_std), float(xfrac_std)
+        self.brightness, self.contrast, self.lumaflip = float(brightness), float(contrast), float(lumaflip)
+        self.hue, self.saturation = float(hue), float(saturation)
+        self.brightness_std, self.contrast_std = float(brightness_std), float(contrast_std)
+        self.hue_max, self.saturation_std = float(hue_max), float(saturation_std)
         self.imgfilter, self.imgfilter_bands, self.imgfilter_std = float(imgfilter), [float(b) for b in imgfilter_bands], float(imgfilter_std)
         self.noise, self.cutout, self.noise_std, self.cutout_size = float(noise), float(cutout), float(noise_std), float(cutout_size)
 
@@ -182,13 +188,14 @@ class AugmentPipe(torch.nn.Module):
 
     def _draw(self, value: torch.Tensor, prob, debug=None) -> torch.Tensor:
         """Per-sample parameter, 0 meaning the identity: `value` with probability prob, else 0. In debug mode
-        `debug` (the quantile) for every sample."""
+        `debug` (the quantile) for every sample; callers pass `Q and <quantile>`, which is None otherwise."""
         if debug is not None:
             return torch.as_tensor(debug, dtype=value.dtype, device=value.device).expand(value.shape)
         apply = torch.rand([value.shape[0]] + [1] * (value.ndim - 1), device=value.device) < prob
         return torch.where(apply, value, torch.zeros_like(value))
 
-    def forward(self, images: torch.Tensor, debug_percentile: float = None) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, debug_percentile: Optional[float] = None) -> torch.Tensor:
+        """images: [N, C, H, W], any float dtype. Draws use torch's RNG on the images' device."""
         misc.assert_shape(images, [None, None, None, None])
         N, C, H, W = images.shape
         device = images.device
@@ -225,7 +232,7 @@ class AugmentPipe(torch.nn.Module):
             s = self._draw(torch.randn([N], device=device) * self.aniso_std, self.aniso * p, Q and Q.normal * self.aniso_std)
             G_inv = G_inv @ scale2d(torch.exp2(-s), torch.exp2(s))
         if self.rotate > 0:
-            theta = self._draw((torch.rand([N], device=device) * 2 - 1) * np.pi * self.rotate_max, p_rot, Q and 0)
+            theta = self._draw((torch.rand([N], device=device) * 2 - 1) * np.pi * self.rotate_max, p_rot, Q and 0) # 0 in debug mode.
             G_inv = G_inv @ rotate2d(torch.cos(theta), torch.sin(theta))
         if self.xfrac > 0:
             t = self._draw(torch.randn([N, 2], device=device) * self.xfrac_std, self.xfrac * p, Q and Q.normal * self.xfrac_std)
@@ -258,20 +265,21 @@ class AugmentPipe(torch.nn.Module):
             if C == 3:
                 x = C_mat[:, :3, :3] @ x + C_mat[:, :3, 3:]
             elif C == 1: # The mean over output channels of C applied to (g, g, g).
-                x = x * C_mat[:, :3, :3].sum(dim=[1, 2]).reshape([N, 1, 1]) / 3 + C_mat[:, :3, 3].mean(dim=1).reshape([N, 1, 1])
+                x = x * (C_mat[:, :3, :3].sum(dim=[1, 2]) / 3).reshape([N, 1, 1]) + C_mat[:, :3, 3].mean(dim=1).reshape([N, 1, 1])
             else:
                 raise dnnlib.UserError(f'AugmentPipe: the color augmentations expect 3 (RGB) or 1 (gray) image channels, got {C}')
             images = x.reshape([N, C, H, W])
 
-        # Image-space filtering: a random gain per band, normalized so that an image whose power spectrum
-        # falls as 1/f (power 10:1:1:1 in the 4 bands) keeps its expected power.
+        # Image-space filtering: a random gain per band, normalized so that a signal whose power spectrum falls
+        # as 1/f (power 10:1:1:1 in the 4 bands) keeps its expected power; the 1D filter runs along both axes.
         if self.imgfilter > 0:
             num_bands = self.Hz_fbank.shape[0]
             expected_power = torch.as_tensor(np.array([10, 1, 1, 1]) / 13, dtype=torch.float32, device=device)
             gains = torch.ones([N, num_bands], device=device)
             active = torch.zeros([N], dtype=torch.bool, device=device)
             for band, band_strength in enumerate(self.imgfilter_bands):
-                log_gain = self._draw(torch.randn([N], device=device) * self.imgfilter_std, self.imgfilter * band_strength * p, Q and Q.normal * self.imgfilter_std * (band_strength > 0))
+                debug = Q and Q.normal * self.imgfilter_std * (band_strength > 0)
+                log_gain = self._draw(torch.randn([N], device=device) * self.imgfilter_std, self.imgfilter * band_strength * p, debug)
                 active = active | (log_gain != 0)
                 g = torch.where(torch.arange(num_bands, device=device) == band, torch.exp2(log_gain)[:, None], torch.ones_like(gains))
                 gains = gains * g / (expected_power * g.square()).sum(dim=1, keepdim=True).sqrt()
@@ -329,9 +337,11 @@ class AugmentPipe(torch.nn.Module):
         images = reflect_pad(images, mx0, mx1, my0, my1)
         G_inv = translate2d((mx0 - mx1) / 2, (my0 - my1) / 2, device=device) @ G_inv # Input center moved by the padding.
 
-        # 2x upsampling doubles the centered coordinates. The sym6 filter is asymmetric and its energy sits
-        # about half an upsampled pixel before its midpoint, so input and output coordinates are taken
-        # around that point; the downsampling's flipped filter undoes the shift at the output.
+        # 2x upsampling doubles the centered coordinates. sym6 is not symmetric: the upsampled content sits about
+        # half an upsampled pixel off where a symmetric filter puts it, so input and output coordinates are both
+        # taken relative to (-0.5, -0.5); the downsampling's flipped filter undoes the offset. (StyleGAN2-ADA's
+        # constant; the low-frequency offset alone, 0.40, resamples smooth content more accurately and high
+        # frequencies less so.)
         images = upfirdn2d.upsample2d(images, self.Hz_geom, up=2)
         G_inv = scale2d(2, 2, device=device) @ G_inv @ scale2d(0.5, 0.5, device=device)
         G_inv = translate2d(-0.5, -0.5, device=device) @ G_inv @ translate2d(0.5, 0.5, device=device)

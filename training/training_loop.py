@@ -166,7 +166,7 @@ def training_loop(
     progress_bar            = None,     # tqdm bar on the terminal; None = when stderr is a terminal
 ):
     start_time = time.time()
-    device = torch.device('cuda', rank) if torch.cuda.is_available() else torch.device('cpu')
+    device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else torch.device('cpu')
     np.random.seed(random_seed * num_gpus + rank)
     torch.manual_seed(random_seed * num_gpus + rank)
     torch.backends.cudnn.benchmark = cudnn_benchmark
@@ -330,6 +330,16 @@ def training_loop(
         if rank == 0 and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
             images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu() for z, c in zip(grid_z, grid_c)]).numpy()
             save_image_grid(images, os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'), drange=[-1, 1], grid_size=grid_size)
+
+        # Every rank must hold the same networks and diffusion state; a drift is a bug, caught at each snapshot.
+        # (w_avg is each rank's running mean of its own latents and may differ, as in the anchors.)
+        if num_gpus > 1 and network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
+            for module in [G, D, G_ema]:
+                misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)')
+            states = [None] * num_gpus
+            torch.distributed.all_gather_object(states, diffusion.get_state() if diffusion is not None else None)
+            if any(state != states[0] for state in states):
+                raise RuntimeError(f'Diffusion state differs across ranks at tick {cur_tick}: {states}')
 
         # Network snapshot: CPU copies of the networks, the diffusion (stored as augment_pipe, as the
         # official release does) and its state, written atomically.

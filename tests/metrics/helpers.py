@@ -89,3 +89,22 @@ def write_pngs(folder, num_images: int, size: int = 8, channels: int = 3, seed: 
     return str(folder)
 
 #----------------------------------------------------------------------------
+
+def distributed_worker(rank: int, num_gpus: int, temp_dir: str, detector_path: str) -> None:
+    """One CPU process of a gloo group (torch.multiprocessing.spawn target): dataset features, precision/recall
+    and a metric computed by the group; rank r saves what it got to temp_dir/rank<r>.pkl."""
+    init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
+    torch.distributed.init_process_group(backend='gloo', init_method=f'file://{init_file}', rank=rank, world_size=num_gpus)
+    metric_utils.INCEPTION_URL = detector_path
+    from metrics import metric_main, precision_recall
+    opts = metric_utils.MetricOptions(dataset_kwargs=digits_kwargs(), num_gpus=num_gpus, rank=rank, device='cpu', cache=False)
+    features = metric_utils.compute_feature_stats_for_dataset(opts, detector_path, dict(return_features=True),
+        batch_size=100, max_items=301, capture_all=True).get_all()
+    rnd = np.random.RandomState(0)
+    pr = precision_recall.pr_from_features(torch.from_numpy(rnd.randn(40, 6)), torch.from_numpy(rnd.randn(33, 6) + 0.4),
+        nhood_size=3, row_batch_size=7, col_batch_size=5, num_gpus=num_gpus, rank=rank)
+    fid = metric_main.calc_metric('fid50k_full', G=tiny_generator(), dataset_kwargs=digits_kwargs(), num_gpus=num_gpus, rank=rank,
+        device='cpu', num_gen=10).results.fid50k_full
+    with open(os.path.join(temp_dir, f'rank{rank}.pkl'), 'wb') as f:
+        pickle.dump(dict(features=features, pr=pr, fid=fid), f)
+    torch.distributed.destroy_process_group()

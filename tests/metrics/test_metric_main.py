@@ -1,10 +1,11 @@
 """Tests of metrics/metric_main.py: the registry, every recommended metric end to end on a tiny generator and the
 built-in digits with a cheap stand-in detector (FID checked against numpy statistics of the whole dataset),
-isolation of the caller's random stream, and the JSON-lines report."""
+isolation of the caller's random stream, the JSON-lines report, and a two-process group against one process."""
 
 import json
 import math
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -12,8 +13,8 @@ import scipy.linalg
 import torch
 
 import dnnlib
-from metrics import metric_main, metric_utils
-from tests.metrics.helpers import digits_kwargs, fake_features, tiny_generator, use_fake_detectors
+from metrics import metric_main, metric_utils, precision_recall
+from tests.metrics.helpers import digits_kwargs, distributed_worker, fake_features, tiny_generator, use_fake_detectors
 
 #----------------------------------------------------------------------------
 
@@ -74,3 +75,21 @@ def test_report_metric_appends_json_lines(tmp_path, capsys):
     assert len((tmp_path / 'metric-fid50k_full.jsonl').read_text().splitlines()) == 2
 
 #----------------------------------------------------------------------------
+
+def test_process_group_matches_single_process(monkeypatch, tmp_path):
+    # Two CPU processes (gloo) stand in for two GPUs: sharded dataset features come back in dataset order,
+    # distances gathered from both ranks give the single-process precision/recall, every rank gets the result.
+    detector_path = use_fake_detectors(monkeypatch, tmp_path)
+    torch.multiprocessing.spawn(distributed_worker, args=(2, str(tmp_path), detector_path), nprocs=2)
+    ranks = []
+    for rank in range(2):
+        with open(tmp_path / f'rank{rank}.pkl', 'rb') as f:
+            ranks.append(pickle.load(f))
+    dataset = dnnlib.util.construct_class_by_name(**digits_kwargs())
+    expected = fake_features(np.stack([dataset[i][0] for i in range(301)]))
+    rnd = np.random.RandomState(0)
+    expected_pr = precision_recall.pr_from_features(torch.from_numpy(rnd.randn(40, 6)), torch.from_numpy(rnd.randn(33, 6) + 0.4), nhood_size=3)
+    for result in ranks:
+        np.testing.assert_allclose(result['features'], expected, rtol=1e-5)
+        assert result['pr'] == expected_pr
+        assert math.isfinite(result['fid']) and result['fid'] == ranks[0]['fid']

@@ -55,7 +55,7 @@ def load(op: str, self_check: SelfCheck, device: torch.device) -> Optional[Any]:
     if plugin is not None:
         try:
             # The check must see plain float math with gradients on, whatever the caller's context.
-            with torch.enable_grad(), torch.autocast(device_type=device.type, enabled=False):
+            with torch.inference_mode(False), torch.enable_grad(), torch.autocast(device_type=device.type, enabled=False):
                 mismatch = self_check(plugin, device)
         except Exception as e: # A kernel that cannot run here (e.g. built for another GPU) fails the check.
             mismatch = f'{type(e).__name__}: {e}'

@@ -8,6 +8,8 @@
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include "upfirdn2d.h"
 

@@ -1,0 +1,97 @@
+"""Multi-process training on the CPU (gloo): ranks stay identical, and 2 ranks x B images give the same
+gradients and steps as 1 process x 2B images (and as 1 process accumulating 2 rounds of B)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# One worker process: a tiny deterministic G/D (no per-pixel noise, minibatch-stddev group 1, no diffusion, no
+# style mixing, no path length, whose random image-space directions and running mean are per rank by design:
+# nothing depends on a rank's own RNG), one fixed global batch of 2B images of which this rank takes its slice,
+# then the training loop's own phases (G main, D main with R1) for a few steps.
+_WORKER = r'''
+import sys, torch
+rank, world, rounds_per_rank, init_file, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+torch.set_num_threads(1)
+import dnnlib
+from training import training_loop
+from training.loss import StyleGAN2Loss
+from training.networks_stylegan2 import Generator, Discriminator
+from torch_utils.ops import conv2d_gradfix
+conv2d_gradfix.enabled = True
+if world > 1:
+    torch.distributed.init_process_group('gloo', init_method='file://' + init_file, rank=rank, world_size=world)
+torch.manual_seed(0)
+G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, mapping_kwargs=dict(num_layers=1),
+              channel_base=128, channel_max=8, use_noise=False)
+D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=8, epilogue_kwargs=dict(mbstd_group_size=1))
+G.requires_grad_(False); D.requires_grad_(False)
+opt = dict(class_name='torch.optim.Adam', lr=0.002, betas=[0.0, 0.99], eps=1e-8)
+phases = training_loop.make_phases(G=G, D=D, G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=None, D_reg_interval=None)
+loss = StyleGAN2Loss(device=torch.device('cpu'), G=G, D=D, diffusion=None, r1_gamma=1, style_mixing_prob=0, pl_weight=0)
+grads = {}
+for step in range(3):
+    data = torch.Generator().manual_seed(100 + step)
+    real = torch.rand([8, 1, 16, 16], generator=data) * 2 - 1
+    z = torch.randn([8, 8], generator=data)
+    c = torch.zeros([8, 0])
+    per_rank = 8 // world
+    sl = slice(rank * per_rank, (rank + 1) * per_rank)
+    split = lambda x: x[sl].split(per_rank // rounds_per_rank)
+    for phase in phases:
+        training_loop.run_phase(phase=phase, loss=loss, rounds=zip(split(real), split(c), split(z), split(c)), cur_nimg=0, num_gpus=world)
+        grads.update({f'{step}.{phase.name}.{name}': p.grad.clone() for name, p in phase.module.named_parameters() if p.grad is not None})
+torch.save(dict(grads=grads, G=dict(G.named_parameters()), D=dict(D.named_parameters())), out)
+'''
+
+def run_workers(tmp_path, world, rounds_per_rank):
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    init_file = tmp_path / f'init-{world}-{rounds_per_rank}'
+    outs = [tmp_path / f'out-{world}-{rounds_per_rank}-{rank}.pt' for rank in range(world)]
+    procs = [subprocess.Popen([sys.executable, '-c', _WORKER, str(rank), str(world), str(rounds_per_rank), str(init_file), str(out)],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank, out in enumerate(outs)]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, output
+    return [torch.load(out) for out in outs]
+
+def assert_close_dicts(a, b, **tol):
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], msg=lambda m: f'{key}: {m}', **tol)
+
+def test_two_ranks_equal_one_process(tmp_path):
+    one, = run_workers(tmp_path, world=1, rounds_per_rank=1)            # 1 x batch 8
+    accum, = run_workers(tmp_path, world=1, rounds_per_rank=2)          # 1 x 2 rounds of 4
+    rank0, rank1 = run_workers(tmp_path, world=2, rounds_per_rank=1)    # 2 x 4
+    # The ranks agree exactly: gradients are all-reduced before every step.
+    for key in ['grads', 'G', 'D']:
+        assert_close_dicts(rank0[key], rank1[key], rtol=0, atol=0)
+    # And match the single process up to float reassociation.
+    for other in [accum, rank0]:
+        for key in ['grads', 'G', 'D']:
+            assert_close_dicts(one[key], other[key], rtol=1e-4, atol=1e-6)
+    assert len(one['grads']) > 0 and any(name.endswith('Dboth.b4.out.weight') for name in one['grads'])
+
+#----------------------------------------------------------------------------
+
+def test_train_cli_two_processes(tmp_path):
+    # train.py --gpus 2 spawns 2 gloo ranks on the CPU; the loop checks at each snapshot that G, D, G_ema and the
+    # diffusion state (p, T, pool) agree across ranks, and fails the job otherwise.
+    out = tmp_path / 'runs'
+    cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(out), '--gpus', '2', '--batch', '8',
+           '--kimg', '0.048', '--tick', '0.016', '--snap', '1', '--ada_kimg', '1', '--target', '0.05']
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run_dir, = [out / name for name in os.listdir(out)]
+    names = os.listdir(run_dir)
+    assert 'network-snapshot-000000.pkl' in names and 'log.txt' in names
+    log = (run_dir / 'log.txt').read_text()
+    assert log.count('tick ') >= 3 and 'Exiting...' in log
+
+#----------------------------------------------------------------------------
