@@ -6,7 +6,6 @@ With no --data, trains on the built-in demo data (scikit-learn's handwritten dig
 import json
 import os
 import re
-import sys
 import tempfile
 
 import click
@@ -15,6 +14,7 @@ import yaml
 
 import dnnlib
 from dnnlib.cli import run_cli
+from metrics import metric_main
 from torch_utils import training_stats
 from torch_utils import custom_ops
 from training import training_loop
@@ -219,6 +219,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.total_kimg = opts.kimg if opts.kimg is not None else spec.kimg
     c.kimg_per_tick = opts.tick
     c.image_snapshot_ticks = c.network_snapshot_ticks = opts.snap
+    c.metrics = metric_main.parse_metric_list(opts.metrics if opts.metrics is not None else ','.join(spec.metrics))
     c.random_seed = opts.seed
     c.cudnn_benchmark = True
     if opts.resume is not None:
@@ -281,7 +282,7 @@ def non_negative(ctx, param, value):
 @click.option('--fp32',          help='Disable mixed precision', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--nhwc',          help='Channels-last layout for FP16 layers', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--workers',       help='DataLoader worker processes', metavar='INT', type=click.IntRange(min=0), default=3, show_default=True)
-@click.option('--metrics',       help='Metrics at each snapshot (none until metrics/ lands)', type=click.Choice(['none']), default='none', show_default=True)
+@click.option('--metrics',       help='Quality metrics at each snapshot, comma-separated or none [default: preset, fid50k_full; demo: none]', metavar='[NAME|A,B,C|none]')
 @click.option('-n', '--dry-run', help='Print training options and exit', is_flag=True)
 def main(**kwargs):
     """Train a GAN with the adaptive diffusion of Diffusion-GAN.

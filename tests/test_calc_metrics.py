@@ -9,7 +9,7 @@ import pytest
 
 import calc_metrics
 import dnnlib
-from dnnlib.cli import run_cli
+from tests.cli_helpers import run_command
 from metrics import metric_utils
 from tests.metrics.helpers import digits_kwargs, fail_downloads, tiny_generator, use_fake_detectors, write_pngs, write_snapshot
 
@@ -17,13 +17,7 @@ from tests.metrics.helpers import digits_kwargs, fail_downloads, tiny_generator,
 
 def run_calc_metrics(capsys, *args):
     """Run calc_metrics.py's command line in-process; return (exit code, stdout lines, stderr lines)."""
-    try:
-        run_cli(calc_metrics.main, args=list(args), prog='calc_metrics.py')
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out.splitlines(), [line for line in captured.err.splitlines() if line.strip()]
+    return run_command(capsys, calc_metrics.main, 'calc_metrics.py', *args)
 
 def read_jsonl(path):
     with open(path, 'rt') as f:

@@ -8,7 +8,6 @@ import io
 import json
 import os
 import pickle
-import re
 import sys
 import tarfile
 import zipfile
@@ -18,22 +17,16 @@ import PIL.Image
 import pytest
 
 import dataset_tool
-from dnnlib.cli import run_cli
+from tests.cli_helpers import run_command
 from training.dataset import DigitsDataset, ImageFolderDataset
 
-_BAR = re.compile(r'\d+/\d+ \[')    # a tqdm progress line
 
 #----------------------------------------------------------------------------
 
 def run_tool(capsys, *args):
     """Run dataset_tool.py's command line in-process; return (exit code, stderr lines other than the progress bar)."""
-    try:
-        run_cli(dataset_tool.main, args=list(args), prog='dataset_tool.py')
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    return code, [line for line in re.split(r'[\r\n]', err) if line.strip() and not _BAR.search(line)]
+    code, _out, err = run_command(capsys, dataset_tool.main, 'dataset_tool.py', *args)
+    return code, err
 
 def read_back(path, use_labels=True):
     """(HWC images, raw labels or None) of a data set, as train.py would see it."""

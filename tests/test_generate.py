@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import generate
-from dnnlib.cli import parse_range, run_cli
+from dnnlib.cli import parse_range
+from tests.cli_helpers import run_command
 from training import networks_stylegan2 as net
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,12 +56,7 @@ def read_png(path):
 
 def run_generate(capsys, *args):
     """Run generate.py's command line in-process; return (exit code, stderr lines)."""
-    try:
-        run_cli(generate.main, args=list(args), prog='generate.py')
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    code, _out, err = run_command(capsys, generate.main, 'generate.py', *args)
     return code, err
 
 @pytest.fixture(autouse=True)

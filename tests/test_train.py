@@ -16,6 +16,7 @@ import torch
 import dnnlib
 import train
 from dnnlib.cli import run_cli
+from tests.cli_helpers import run_command
 from training import training_loop
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,10 +38,8 @@ def write_pngs(folder, sizes, channels=3):
 
 def run_train_cli(capsys, *args):
     """Run train.py's command line in-process; return (exit code, stderr lines)."""
-    with pytest.raises(SystemExit) as exc:
-        run_cli(train.main, args=list(args), prog='train.py')
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    return exc.value.code, err
+    code, _out, err = run_command(capsys, train.main, 'train.py', *args)
+    return code, err
 
 #----------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import tqdm
 
 import dnnlib
 import legacy
+from metrics import metric_main
 from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
@@ -160,6 +161,7 @@ def training_loop(
     kimg_per_tick           = 4,        # progress report interval
     image_snapshot_ticks    = 50,       # fakes grid every N ticks, None = never
     network_snapshot_ticks  = 50,       # network pickle every N ticks, None = never
+    metrics                 = [],       # metric names (metrics/metric_main.py) computed at every network snapshot
     resume_pkl              = None,     # network pickle to start from (transfer of G, D, G_ema weights)
     cudnn_benchmark         = True,     # torch.backends.cudnn.benchmark
     allow_tf32              = False,    # TF32 matmuls and convolutions on Ampere+
@@ -229,6 +231,7 @@ def training_loop(
 
     # Logs.
     stats_collector = training_stats.Collector(regex='.*')
+    stats_metrics = dict()
     ada_stats = training_stats.Collector(regex='Loss/signs/real') if diffusion is not None else None
     stats_jsonl = None
     stats_tfevents = None
@@ -354,6 +357,22 @@ def training_loop(
             snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
             write_atomic(snapshot_pkl, pickle.dumps(snapshot_data))
 
+        # Metrics of G_ema at each network snapshot, on every rank; a detector that cannot be had (offline) costs
+        # that metric, not the run.
+        if len(metrics) > 0 and network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
+            if rank == 0:
+                print(f'Evaluating metrics {", ".join(metrics)}...')
+            for metric in metrics:
+                try:
+                    result_dict = metric_main.calc_metric(metric=metric, G=G_ema, dataset_kwargs=training_set_kwargs, num_gpus=num_gpus, rank=rank, device=device)
+                except dnnlib.UserError as err:
+                    if rank == 0:
+                        print(f'Skipping metric {metric}: {err}')
+                    continue
+                if rank == 0:
+                    metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
+                stats_metrics.update(result_dict.results)
+
         # Statistics to disk.
         timestamp = time.time()
         if stats_jsonl is not None:
@@ -364,6 +383,8 @@ def training_loop(
             walltime = timestamp - start_time
             for name, value in stats_dict.items():
                 stats_tfevents.add_scalar(name, value.mean, global_step=global_step, walltime=walltime)
+            for name, value in stats_metrics.items():
+                stats_tfevents.add_scalar(f'Metrics/{name}', value, global_step=global_step, walltime=walltime)
             stats_tfevents.flush()
 
         cur_tick += 1
