@@ -93,7 +93,8 @@ def dataset_kwargs_for(network_pkl: str, network_dict: dict, data: Optional[str]
 @click.option('--gpus', help='Number of GPUs (processes) to use', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--num-gen', help='Generated images (PPL: paths) per metric instead of the metric\'s own count, e.g. for quick runs; real images stay the full dataset (capped by the metric)', type=click.IntRange(min=2), metavar='INT')
 @click.option('--verbose', help='Print dataset options and progress', is_flag=True)
-def main(network_pkl: str, metrics: str, data: Optional[str], mirror: Optional[bool], gpus: int, num_gen: Optional[int], verbose: bool):
+@click.option('--safe', help='Load the .safetensors + .json beside the snapshot instead of unpickling (runs no code from the files)', is_flag=True)
+def main(network_pkl: str, metrics: str, data: Optional[str], mirror: Optional[bool], gpus: int, num_gen: Optional[int], verbose: bool, safe: bool):
     """Calculate quality metrics for a network pickle."""
     metric_names = metric_main.parse_metric_list(metrics)
     if not metric_names:
@@ -103,7 +104,7 @@ def main(network_pkl: str, metrics: str, data: Optional[str], mirror: Optional[b
 
     if verbose:
         print(f'Loading network from "{network_pkl}"...')
-    network_dict = legacy.open_network(network_pkl)
+    network_dict = legacy.open_network(network_pkl, safe=safe)
     args = dnnlib.EasyDict(metrics=metric_names, num_gpus=gpus, num_gen=num_gen, verbose=verbose, network_pkl=network_pkl)
     args.G = network_dict['G_ema']
     args.dataset_kwargs = dataset_kwargs_for(network_pkl, network_dict, data, mirror)

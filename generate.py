@@ -77,7 +77,8 @@ def parse_seeds(ctx, param, value):
 @click.option('--outdir',     help='Where to save the images', metavar='DIR', required=True)
 @click.option('--batch',      'batch_size', help='Images per forward pass', metavar='INT', type=click.IntRange(min=1), default=32, show_default=True)
 @click.option('--grid',       help='Also write all images as one grid, outdir/grid.png', is_flag=True)
-def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: Optional[int], noise_mode: str, outdir: str, batch_size: int, grid: bool):
+@click.option('--safe',       help='Load the .safetensors + .json beside the snapshot instead of unpickling (runs no code from the files)', is_flag=True)
+def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: Optional[int], noise_mode: str, outdir: str, batch_size: int, grid: bool, safe: bool):
     """Generate images from a trained network, one PNG per seed (seed0000.png, ...).
 
     \b
@@ -86,10 +87,13 @@ def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: O
     \b
     # An official conditional pickle, class 3, truncated, with a grid of all images.
     python generate.py --network=https://.../cifar10.pkl --seeds=0-63 --class=3 --trunc=0.7 --grid --outdir=out
+    \b
+    # A snapshot from an untrusted source: weights only, nothing from the files is executed.
+    python generate.py --network=network-snapshot-000100.safetensors --safe --seeds=0-7 --outdir=out
     """
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     print(f'Loading network from "{network_pkl}"...')
-    G = legacy.open_network(network_pkl)['G_ema']
+    G = legacy.open_network(network_pkl, safe=safe)['G_ema']
     G = G.to(device).eval().requires_grad_(False)
 
     # Check everything before writing anything.

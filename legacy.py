@@ -1,10 +1,13 @@
-"""Network pickle loading shared by generate.py, calc_metrics.py and train.py --resume.
+"""Network loading shared by generate.py, calc_metrics.py and train.py --resume.
 
 Reads our training snapshots and the official StyleGAN2-ADA / StyleGAN3 / Diffusion-GAN pickles: a pickled
 dict {G, D, G_ema, augment_pipe, training_set_kwargs, ...} whose networks are persistent objects carrying their
 module source, rebuilt here by torch_utils.persistence. Pickles of the TensorFlow releases (they reference
 dnnlib.tflib) are recognized and refused with a clear message; converting them is not supported.
-Every problem with the file itself is reported as one dnnlib.UserError line naming the file."""
+Every problem with the file itself is reported as one dnnlib.UserError line naming the file.
+
+Unpickling runs code stored in the pickle: load pickles only from sources you trust. open_network(safe=True)
+reads the weights-only .safetensors + .json pair written next to our snapshots instead (training/snapshot.py)."""
 
 import copy
 import io
@@ -16,6 +19,7 @@ import torch
 import dnnlib
 from torch_utils import misc
 from torch_utils import persistence
+from training import snapshot
 
 #----------------------------------------------------------------------------
 
@@ -66,6 +70,8 @@ def load_network_pkl(f: BinaryIO, force_fp16: bool = False, name: Optional[str] 
         raise dnnlib.UserError(f'{name}: truncated or corrupt pickle ({type(e).__name__}: {e})') from e
     except ImportError as e: # e.g. an official StyleGAN3 pickle whose source imports an op this codebase lacks
         raise dnnlib.UserError(f'{name}: the source code embedded in the pickle fails to import ({e})') from e
+    except Exception as e: # e.g. cut inside a tensor's bytes, or embedded source that raises: still one line
+        raise dnnlib.UserError(f'{name}: truncated or corrupt pickle ({type(e).__name__}: {e})') from e
 
     # Validate contents: generation needs G_ema; the rest is optional (exported or stripped-down pickles).
     if not isinstance(data, dict):
@@ -80,27 +86,35 @@ def load_network_pkl(f: BinaryIO, force_fp16: bool = False, name: Optional[str] 
     if data['G_ema'] is None:
         raise dnnlib.UserError(f'{name}: G_ema is None')
 
-    # Rebuild with mixed precision from the recorded constructor arguments. Plain (non-persistent) modules
-    # cannot be rebuilt with other arguments, so they keep their precision.
-    if force_fp16:
-        for key in ['G', 'D', 'G_ema']:
-            old = data[key]
-            if old is None or not persistence.is_persistent(old):
-                continue
-            kwargs = copy.deepcopy(old.init_kwargs)
-            fp16_kwargs = kwargs.get('synthesis_kwargs', kwargs) # StyleGAN2-ADA's G nests them, ours are flat
-            fp16_kwargs['num_fp16_res'] = 4
-            fp16_kwargs['conv_clamp'] = 256
-            if kwargs != old.init_kwargs:
-                new = type(old)(*old.init_args, **kwargs).eval().requires_grad_(False)
-                misc.copy_params_and_buffers(old, new, require_all=True)
-                data[key] = new
+    return _force_fp16(data) if force_fp16 else data
+
+#----------------------------------------------------------------------------
+
+def _force_fp16(data: dict) -> dict:
+    """Rebuild the networks with mixed precision from their recorded constructor arguments. Plain (non-persistent)
+    modules cannot be rebuilt with other arguments, so they keep their precision."""
+    for key in ['G', 'D', 'G_ema']:
+        old = data[key]
+        if old is None or not persistence.is_persistent(old):
+            continue
+        kwargs = copy.deepcopy(old.init_kwargs)
+        fp16_kwargs = kwargs.get('synthesis_kwargs', kwargs) # StyleGAN2-ADA's G nests them, ours are flat
+        fp16_kwargs['num_fp16_res'] = 4
+        fp16_kwargs['conv_clamp'] = 256
+        if kwargs != old.init_kwargs:
+            new = type(old)(*old.init_args, **kwargs).eval().requires_grad_(False)
+            misc.copy_params_and_buffers(old, new, require_all=True)
+            data[key] = new
     return data
 
 #----------------------------------------------------------------------------
 
-def open_network(network: str, force_fp16: bool = False) -> dict:
-    """Load a network pickle from a local path, a file:// URL or an http(s) URL (downloads are cached)."""
+def open_network(network: str, force_fp16: bool = False, safe: bool = False) -> dict:
+    """Load a network pickle from a local path, a file:// URL or an http(s) URL (downloads are cached).
+    safe: load the .json + .safetensors pair beside it instead (network may name any of the three files)."""
+    if safe:
+        data = snapshot.load_safe(network)
+        return _force_fp16(data) if force_fp16 else data
     try:
         f = dnnlib.util.open_url(network)
     except OSError as e:

@@ -1,22 +1,27 @@
 """Train a GAN with Diffusion-GAN's adaptive diffusion (or without it, as a baseline).
 
 With no --data, trains on the built-in demo data (scikit-learn's handwritten digits, 32x32) with the
-'demo' preset, small enough for a laptop CPU. Presets (--cfg) live in configs/*.yaml."""
+'demo' preset, small enough for a laptop CPU. Presets (--cfg) live in configs/*.yaml. A run that was stopped
+continues exactly with the same command plus --resume=latest (see training/training_loop.py)."""
 
 import json
 import os
 import re
+import sys
 import tempfile
+from typing import Tuple
 
 import click
 import torch
 import yaml
 
 import dnnlib
+import legacy
 from dnnlib.cli import run_cli
 from metrics import metric_main
 from torch_utils import training_stats
 from torch_utils import custom_ops
+from training import snapshot
 from training import training_loop
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
@@ -169,7 +174,6 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.training_set_kwargs.resolution = training_set.resolution
     c.training_set_kwargs.max_size = len(training_set)
     dataset_name = training_set.name
-    del training_set
 
     # Preset.
     cfg = opts.cfg or ('demo' if opts.data is None else 'auto')
@@ -223,10 +227,10 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.random_seed = opts.seed
     c.cudnn_benchmark = True
     if opts.resume is not None:
-        if not dnnlib.util.is_url(opts.resume) and not os.path.isfile(opts.resume):
-            raise dnnlib.UserError(f'--resume={opts.resume}: no such file')
-        c.resume_pkl = opts.resume
-        c.ema_rampup = None     # the ramp-up only makes sense from scratch
+        c.resume_pkl, resume_data = resolve_resume(opts.resume, opts.outdir)
+        snapshot.check_resume(resume_data, c.resume_pkl, training_set, c.total_kimg)
+        if resume_data.get('resume_state') is None:
+            c.ema_rampup = None # transfer learning: the ramp-up only makes sense from scratch
 
     desc = f'{dataset_name}-{cfg}-gpus{c.num_gpus}-batch{c.batch_size}-gamma{gamma:g}'
     desc += '-diffusion' if opts.diffusion else '-nodiffusion'
@@ -235,6 +239,45 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     if opts.cond:
         desc += '-cond'
     return c, desc
+
+#----------------------------------------------------------------------------
+
+def find_latest_snapshot(outdir: str) -> Tuple[str, dict]:
+    """The newest snapshot under outdir/NNNNN-*/ (highest run number, then highest kimg) that loads and holds a
+    resume state; broken ones (truncated, corrupt, foreign) are skipped with a warning. Returns (path, data)."""
+    candidates = []
+    if os.path.isdir(outdir):
+        for run in os.listdir(outdir):
+            run_match = re.match(r'^(\d+)-', run)
+            run_dir = os.path.join(outdir, run)
+            if run_match is None or not os.path.isdir(run_dir):
+                continue
+            for fname in os.listdir(run_dir):
+                snap_match = re.fullmatch(r'network-snapshot-(\d+)\.pkl', fname)
+                if snap_match is not None:
+                    candidates.append((int(run_match.group(1)), int(snap_match.group(1)), os.path.join(run_dir, fname)))
+    for _run, _kimg, path in sorted(candidates, reverse=True):
+        try:
+            data = legacy.open_network(path)
+        except dnnlib.UserError as err:
+            print(f'Warning: --resume=latest: skipping {err}', file=sys.stderr)
+            continue
+        if data.get('resume_state') is None:
+            print(f'Warning: --resume=latest: skipping {path}: it holds no resume state', file=sys.stderr)
+            continue
+        return path, data
+    raise dnnlib.UserError(f'--resume=latest: no valid snapshot under --outdir={outdir}')
+
+def resolve_resume(resume: str, outdir: str) -> Tuple[str, dict]:
+    """--resume=latest, a path or a URL -> (pickle path or URL, its loaded contents)."""
+    if resume == 'latest':
+        return find_latest_snapshot(outdir)
+    if not dnnlib.util.is_url(resume) and not os.path.exists(resume):
+        raise dnnlib.UserError(f'--resume={resume}: no such file')
+    try:
+        return resume, legacy.open_network(resume)
+    except dnnlib.UserError as err:
+        raise dnnlib.UserError(f'--resume: {err}') from err
 
 #----------------------------------------------------------------------------
 
@@ -275,7 +318,7 @@ def non_negative(ctx, param, value):
 @click.option('--t_max',         help='Maximum T [default: 1000]', metavar='INT', type=int)
 @click.option('--beta_schedule', help='Beta schedule [default: linear]', type=click.Choice(['linear', 'cosine', 'quad', 'sigmoid', 'const', 'jsd']))
 # Misc.
-@click.option('--resume',        help='Resume from a network pickle (path or URL)', metavar='[PATH|URL]')
+@click.option('--resume',        help='Resume: latest (newest snapshot under --outdir) or a snapshot of ours continues exactly; other pickles give their weights only', metavar='[latest|PATH|URL]')
 @click.option('--snap',          help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
 @click.option('--tick',          help='Progress print interval', metavar='KIMG', type=float, callback=positive, default=4, show_default=True)
 @click.option('--seed',          help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
@@ -293,6 +336,9 @@ def main(**kwargs):
     \b
     # CIFAR-10 (dataset_tool.py output), 4 GPUs, official Diffusion-StyleGAN2 settings.
     python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --target=0.6 --noise_sd=0.05
+    \b
+    # After a preemption: the same command, continuing the newest snapshot exactly.
+    python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --resume=latest
     """
     opts = dnnlib.EasyDict(kwargs)
     c, desc = build_config(opts)

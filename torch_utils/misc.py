@@ -96,7 +96,8 @@ class InfiniteSampler(torch.utils.data.Sampler):
     With shuffling, each yielded slot is afterwards swapped with a random slot at most `window` positions behind
     it, so the order keeps changing from pass to pass while every index stays in play. The global stream is
     dealt round-robin: rank r gets positions r, r + num_replicas, ... so that ranks never draw the same slot.
-    The order for a given seed equals that of StyleGAN2-ADA, which keeps runs comparable."""
+    The order for a given seed equals that of StyleGAN2-ADA, which keeps runs comparable. With start_idx the
+    stream begins at that global position, exactly as if the earlier positions had been drawn (resuming)."""
 
     def __init__(self,
         dataset:        Any,            # Anything with len().
@@ -105,6 +106,7 @@ class InfiniteSampler(torch.utils.data.Sampler):
         shuffle:        bool = True,    # Shuffle the order, False = 0, 1, 2, ... cyclically.
         seed:           int = 0,        # Seed of the shuffle; identical on all ranks.
         window_size:    float = 0.5,    # Reshuffle window as a fraction of the dataset size, in [0, 1].
+        start_idx:      int = 0,        # Position in the global stream to start at (resuming), >= 0.
     ):
         if len(dataset) <= 0:
             raise dnnlib.UserError('InfiniteSampler: the dataset is empty')
@@ -112,6 +114,8 @@ class InfiniteSampler(torch.utils.data.Sampler):
             raise ValueError(f'InfiniteSampler: need 0 <= rank < num_replicas, got rank={rank}, num_replicas={num_replicas}')
         if not 0 <= window_size <= 1:
             raise ValueError(f'InfiniteSampler: window_size must be in [0, 1], got {window_size}')
+        if start_idx < 0:
+            raise ValueError(f'InfiniteSampler: start_idx must be >= 0, got {start_idx}')
         super().__init__()
         self.dataset = dataset
         self.rank = rank
@@ -119,6 +123,7 @@ class InfiniteSampler(torch.utils.data.Sampler):
         self.shuffle = shuffle
         self.seed = seed
         self.window_size = window_size
+        self.start_idx = start_idx
 
     def __iter__(self) -> Iterator[int]:
         order = np.arange(len(self.dataset))
@@ -129,7 +134,18 @@ class InfiniteSampler(torch.utils.data.Sampler):
             rnd.shuffle(order)
             window = int(np.rint(order.size * self.window_size))
 
-        idx = 0
+        # Fast-forward to start_idx: the order depends on every earlier swap, so they are replayed in bulk
+        # (RandomState.randint(w, size=n) draws the same numbers as n single calls).
+        idx = self.start_idx
+        if window >= 2:
+            swaps = order.tolist()
+            for chunk_start in range(0, idx, 1 << 16):
+                offsets = rnd.randint(window, size=min(1 << 16, idx - chunk_start)).tolist()
+                for k, offset in enumerate(offsets):
+                    i = (chunk_start + k) % order.size
+                    j = (i - offset) % order.size
+                    swaps[i], swaps[j] = swaps[j], swaps[i]
+            order = np.array(swaps, dtype=order.dtype)
         while True:
             i = idx % order.size
             if idx % self.num_replicas == self.rank:

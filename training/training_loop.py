@@ -1,5 +1,9 @@
 """The training loop shared by every GAN family: data, phases with lazy regularization, gradient
-reduction across ranks, G_ema, adaptation of the diffusion (p and T), image grids, snapshots and statistics."""
+reduction across ranks, G_ema, adaptation of the diffusion (p and T), image grids, snapshots and statistics.
+
+Snapshots are taken at tick boundaries and carry everything the loop's future depends on ('resume_state':
+optimizer states, counters, RNG states of every rank, the diffusion's state and pool generator, ...), so that a
+run resumed from one continues with the same numbers as the run that was never stopped."""
 
 import copy
 import json
@@ -8,6 +12,7 @@ import pickle
 import resource
 import sys
 import time
+from typing import Tuple
 
 import numpy as np
 import PIL.Image
@@ -21,6 +26,7 @@ from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
 from torch_utils.ops import grid_sample_gradfix
+from training import snapshot
 
 #----------------------------------------------------------------------------
 
@@ -66,17 +72,6 @@ def save_image_grid(img: np.ndarray, fname: str, drange, grid_size) -> None:
 
 #----------------------------------------------------------------------------
 
-def write_atomic(fname: str, data: bytes) -> None:
-    """Write through a temporary file + fsync + rename, so a killed run never leaves a half-written file."""
-    tmp = fname + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, fname)
-
-#----------------------------------------------------------------------------
-
 def make_phases(G, D, G_opt_kwargs: dict, D_opt_kwargs: dict, G_reg_interval, D_reg_interval) -> list:
     """Training phases. Lazy regularization runs the regularizer only every reg_interval minibatches (with its gain
     scaled up), and the optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule."""
@@ -99,7 +94,8 @@ def make_phases(G, D, G_opt_kwargs: dict, D_opt_kwargs: dict, G_reg_interval, D_
 
 def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int = 1) -> None:
     """One optimizer step of a phase: accumulate gradients over the rounds (real_img, real_c, gen_z, gen_c),
-    average them over rounds and ranks, zero out non-finite entries (counted in the stats), step."""
+    average them over rounds and ranks, zero out non-finite entries (counted in the stats, and the step flagged
+    in Progress/nonfinite_steps), step."""
     phase.opt.zero_grad(set_to_none=True)
     phase.module.requires_grad_(True)
     num_rounds = 0
@@ -115,7 +111,9 @@ def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int
             if num_gpus > 1:
                 torch.distributed.all_reduce(flat)
             flat /= num_gpus * num_rounds
-            training_stats.report('Progress/nonfinite_grads', (~torch.isfinite(flat)).sum())
+            nonfinite = (~torch.isfinite(flat)).sum()
+            training_stats.report('Progress/nonfinite_grads', nonfinite)
+            training_stats.report('Progress/nonfinite_steps', nonfinite > 0)
             torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
             for param, grad in zip(params, flat.split([param.numel() for param in params])):
                 param.grad = grad.reshape(param.shape)
@@ -134,6 +132,22 @@ def update_ema(G_ema, G, batch_size: int, ema_kimg: float, ema_rampup, cur_nimg:
             p_ema.copy_(p.lerp(p_ema, ema_beta))
         for b_ema, b in zip(G_ema.buffers(), G.buffers()):
             b_ema.copy_(b)
+
+#----------------------------------------------------------------------------
+
+def take_moments(collector: training_stats.Collector, name: str) -> Tuple[int, float]:
+    """(count, sum) of the values reported under name since the collector's previous update (which this is)."""
+    collector.update()
+    num = collector.num(name)
+    return num, (collector.mean(name) * num if num > 0 else 0.0)
+
+def is_better(metric: str, value: float, best: float) -> bool:
+    """Whether a metric result improves on the best so far: lower FID/KID/PPL, higher precision/recall/IS mean."""
+    if metric.startswith(('fid', 'kid', 'ppl')):
+        return value < best
+    if metric.endswith(('_precision', '_recall', '_mean')):
+        return value > best
+    return False
 
 #----------------------------------------------------------------------------
 
@@ -162,7 +176,7 @@ def training_loop(
     image_snapshot_ticks    = 50,       # fakes grid every N ticks, None = never
     network_snapshot_ticks  = 50,       # network pickle every N ticks, None = never
     metrics                 = [],       # metric names (metrics/metric_main.py) computed at every network snapshot
-    resume_pkl              = None,     # network pickle to start from (transfer of G, D, G_ema weights)
+    resume_pkl              = None,     # our snapshot (exact resume) or any network pickle (transfer of G, D, G_ema)
     cudnn_benchmark         = True,     # torch.backends.cudnn.benchmark
     allow_tf32              = False,    # TF32 matmuls and convolutions on Ampere+
     progress_bar            = None,     # tqdm bar on the terminal; None = when stderr is a terminal
@@ -177,11 +191,27 @@ def training_loop(
     conv2d_gradfix.enabled = True           # R1 and path length need double backward through convolutions
     grid_sample_gradfix.enabled = True
 
-    # Data.
+    # Resume: an exact continuation from a snapshot of ours (it has a 'resume_state'), else networks only.
+    resume_data = None
+    resume_state = None
+    if resume_pkl is not None:
+        if rank == 0:
+            print(f'Resuming from "{resume_pkl}"')
+            resume_data = legacy.open_network(resume_pkl)
+            resume_state = resume_data.get('resume_state')
+        if num_gpus > 1:
+            shared = [resume_state]
+            torch.distributed.broadcast_object_list(shared, src=0)
+            resume_state = shared[0]
+
+    # Data; a resumed run's sampler continues the stream where the snapshot left it.
     if rank == 0:
         print('Loading training set...')
     training_set = dnnlib.util.construct_class_by_name(**training_set_kwargs)
-    sampler = misc.InfiniteSampler(dataset=training_set, rank=rank, num_replicas=num_gpus, seed=random_seed)
+    if resume_data is not None:
+        snapshot.check_resume(resume_data, resume_pkl, training_set, total_kimg)
+    start_idx = resume_state['batch_idx'] * batch_size if resume_state is not None else 0
+    sampler = misc.InfiniteSampler(dataset=training_set, rank=rank, num_replicas=num_gpus, seed=random_seed, start_idx=start_idx)
     training_set_iterator = iter(torch.utils.data.DataLoader(dataset=training_set, sampler=sampler, batch_size=batch_size // num_gpus, **data_loader_kwargs))
     if rank == 0:
         print(f'Num images: {len(training_set)}, image shape: {training_set.image_shape}, label shape: {training_set.label_shape}')
@@ -195,12 +225,16 @@ def training_loop(
     if diffusion_kwargs is not None:
         diffusion = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **diffusion_kwargs).train().requires_grad_(False).to(device)
 
-    if resume_pkl is not None and rank == 0:
-        print(f'Resuming from "{resume_pkl}"')
-        resume_data = legacy.open_network(resume_pkl)
+    if resume_data is not None:
         for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
             if resume_data[name] is not None:
-                misc.copy_params_and_buffers(resume_data[name], module, require_all=False)
+                try:
+                    misc.copy_params_and_buffers(resume_data[name], module, require_all=resume_state is not None)
+                except (KeyError, ValueError) as err:
+                    raise dnnlib.UserError(f'--resume={resume_pkl}: its {name} does not match the network options of this run ({err})') from err
+    if resume_state is not None and diffusion is not None and resume_state['diffusion'] is not None:
+        diffusion.set_state(resume_state['diffusion']['state'])
+        diffusion._rng.bit_generator.state = resume_state['diffusion']['rng']
 
     if rank == 0:
         z = torch.empty([batch_gpu, G.z_dim], device=device)
@@ -217,6 +251,23 @@ def training_loop(
 
     loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, diffusion=diffusion, **loss_kwargs)
     phases = make_phases(G=G, D=D, G_opt_kwargs=G_opt_kwargs, D_opt_kwargs=D_opt_kwargs, G_reg_interval=G_reg_interval, D_reg_interval=D_reg_interval)
+    optimizers = {phase.name[0]: phase.opt for phase in phases} # 'G' and 'D'; lazy phases share one optimizer
+    options = dict(batch_size=batch_size, batch_gpu=batch_gpu, num_gpus=num_gpus, random_seed=random_seed, kimg_per_tick=kimg_per_tick,
+                   ada_interval=ada_interval, G_reg_interval=G_reg_interval, D_reg_interval=D_reg_interval, ema_kimg=ema_kimg, ema_rampup=ema_rampup,
+                   diffusion=diffusion_kwargs is not None)
+    rank_state = None
+    if resume_state is not None:
+        for name, opt in optimizers.items():
+            try:
+                opt.load_state_dict(resume_state['optimizers'][name])
+            except (KeyError, ValueError) as err:
+                raise dnnlib.UserError(f'--resume={resume_pkl}: its {name} optimizer state does not match this run ({err})') from err
+        changed = [f'{key}={resume_state["options"].get(key)}->{value}' for key, value in options.items() if resume_state['options'].get(key) != value]
+        if rank == 0 and changed:
+            print(f'Warning: options differ from the resumed run ({", ".join(changed)}); training continues, but not bit-exactly')
+        rank_state = resume_state['ranks'][rank % len(resume_state['ranks'])]
+        for name, value in rank_state['loss'].items():
+            getattr(loss, name).copy_(value)
 
     # Snapshot grid: reals once, fakes from fixed latents at every image snapshot.
     grid_size = grid_z = grid_c = None
@@ -229,10 +280,11 @@ def training_loop(
         images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu() for z, c in zip(grid_z, grid_c)]).numpy()
         save_image_grid(images, os.path.join(run_dir, 'fakes_init.png'), drange=[-1, 1], grid_size=grid_size)
 
-    # Logs.
-    stats_collector = training_stats.Collector(regex='.*')
-    stats_metrics = dict()
-    ada_stats = training_stats.Collector(regex='Loss/signs/real') if diffusion is not None else None
+    # Logs. Each tick logs what was measured during it (nothing carried over from earlier ticks, so that a resumed
+    # run logs the same). The diffusion's r_d is averaged over each ada_interval; a tick boundary inside an interval
+    # parks the signs seen so far in ada_pending (count, sum), so that a snapshot there holds them too.
+    stats_collector = training_stats.Collector(regex='.*', keep_previous=False)
+    ada_stats = training_stats.Collector(regex='Loss/signs/real', keep_previous=False) if diffusion is not None else None
     stats_jsonl = None
     stats_tfevents = None
     if rank == 0:
@@ -244,18 +296,33 @@ def training_loop(
             print('Skipping tfevents export:', err)
     if progress_bar is None:
         progress_bar = sys.__stderr__ is not None and sys.__stderr__.isatty()
-    pbar = tqdm.tqdm(total=total_kimg, unit='kimg', file=sys.__stderr__, dynamic_ncols=True, leave=False,
+    pbar = tqdm.tqdm(total=total_kimg, unit='kimg', file=sys.__stderr__, dynamic_ncols=True, leave=False, initial=resume_state['cur_nimg'] / 1000 if resume_state is not None else 0,
                      bar_format='{l_bar}{bar}| {n:.1f}/{total_fmt} kimg [{elapsed}<{remaining}]') if rank == 0 and progress_bar else None
 
-    if rank == 0:
-        print(f'Training for {total_kimg} kimg...')
-        print()
     cur_nimg = 0
     cur_tick = 0
+    batch_idx = 0
+    prev_sec = 0.0                  # training time before the resume
+    ada_pending = (0, 0.0)
+    stats_metrics = dict()          # latest value of each metric
+    best_metrics = dict()           # metric -> dict(value, kimg, snapshot)
+    last_snapshot = None
+    if resume_state is not None:
+        cur_nimg = resume_state['cur_nimg']
+        cur_tick = resume_state['cur_tick'] + 1
+        batch_idx = resume_state['batch_idx']
+        prev_sec = resume_state['total_sec']
+        ada_pending = tuple(resume_state['ada_pending'])
+        stats_metrics = dict(resume_state['stats_metrics'])
+        best_metrics = copy.deepcopy(resume_state['best_metrics'])
+        last_snapshot = resume_pkl
+        snapshot.restore_rng_state(rank_state['rng'], device) # last, after everything that draws at start-up
+    if rank == 0:
+        print(f'Training for {total_kimg} kimg' + (f', from kimg {cur_nimg / 1000:g} (tick {cur_tick})...' if resume_state is not None else '...'))
+        print()
     tick_start_nimg = cur_nimg
     tick_start_time = time.time()
     maintenance_time = tick_start_time - start_time
-    batch_idx = 0
     while True:
 
         # Fetch a minibatch of reals and latents, split per accumulation round.
@@ -283,21 +350,29 @@ def training_loop(
 
         # Diffusion: move p (and with it T) toward the target overfitting level r_d = E[sign(D(x_t real))].
         if diffusion is not None and batch_idx % ada_interval == 0:
-            ada_stats.update()
-            r_d = ada_stats['Loss/signs/real']
-            if np.isfinite(r_d):
-                diffusion.adapt(r_d, batch_size * ada_interval)
+            num, total = take_moments(ada_stats, 'Loss/signs/real')
+            num, total = num + ada_pending[0], total + ada_pending[1]
+            ada_pending = (0, 0.0)
+            if num > 0 and np.isfinite(total):
+                diffusion.adapt(total / num, batch_size * ada_interval)
 
         # Tick?
         done = (cur_nimg >= total_kimg * 1000)
         if not done and cur_tick != 0 and cur_nimg < tick_start_nimg + kimg_per_tick * 1000:
             continue
+        if diffusion is not None:
+            num, total = take_moments(ada_stats, 'Loss/signs/real')
+            ada_pending = (ada_pending[0] + num, ada_pending[1] + total)
+
+        # Everything from here to the next minibatch (images, metrics, ...) leaves the training RNGs as they are
+        # now: the state a snapshot stores is the one the next minibatch starts from.
+        rng_state = snapshot.capture_rng_state(device)
 
         # Tick report.
         tick_end_time = time.time()
         training_stats.report0('Progress/tick', cur_tick)
         training_stats.report0('Progress/kimg', cur_nimg / 1e3)
-        training_stats.report0('Timing/total_sec', tick_end_time - start_time)
+        training_stats.report0('Timing/total_sec', prev_sec + tick_end_time - start_time)
         training_stats.report0('Timing/sec_per_tick', tick_end_time - tick_start_time)
         training_stats.report0('Timing/sec_per_kimg', (tick_end_time - tick_start_time) / max(cur_nimg - tick_start_nimg, 1) * 1e3)
         training_stats.report0('Timing/maintenance_sec', maintenance_time)
@@ -309,10 +384,10 @@ def training_loop(
             training_stats.report0('Progress/diffusion_p', diffusion.p)
             training_stats.report0('Progress/diffusion_T', diffusion.T)
         stats_collector.update()
-        stats_dict = stats_collector.as_dict()
+        stats_dict = dnnlib.EasyDict({name: value for name, value in stats_collector.as_dict().items() if value.num > 0})
         if rank == 0:
             fields = [f"tick {cur_tick:<5d}", f"kimg {cur_nimg / 1e3:<8.1f}",
-                      f"time {dnnlib.util.format_time(tick_end_time - start_time):<12s}",
+                      f"time {dnnlib.util.format_time(prev_sec + tick_end_time - start_time):<12s}",
                       f"sec/tick {tick_end_time - tick_start_time:<7.1f}",
                       f"sec/kimg {stats_dict['Timing/sec_per_kimg'].mean:<7.2f}",
                       f"maintenance {maintenance_time:<6.1f}",
@@ -329,6 +404,16 @@ def training_loop(
             else:
                 print(message)
 
+        # Divergence: NaN/Inf losses, and every optimizer step of the tick had non-finite gradients (zeroed out, so
+        # the run has stopped learning). Stop before this tick writes a snapshot.
+        losses = [stats_dict[key].mean for key in ['Loss/G/loss', 'Loss/D/loss'] if key in stats_dict]
+        if 'Progress/nonfinite_steps' in stats_dict and stats_dict['Progress/nonfinite_steps'].mean == 1 and not all(np.isfinite(losses)):
+            if stats_jsonl is not None:
+                stats_jsonl.write(json.dumps(dict(stats_dict, timestamp=time.time())) + '\n')
+                stats_jsonl.close()
+            raise dnnlib.UserError(f'training diverged at tick {cur_tick} (kimg {cur_nimg / 1e3:g}): the losses were NaN/Inf and every '
+                                   f'optimizer step of the tick had non-finite gradients; last good snapshot: {last_snapshot or "none"}')
+
         # Image snapshot.
         if rank == 0 and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
             images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu() for z, c in zip(grid_z, grid_c)]).numpy()
@@ -336,7 +421,8 @@ def training_loop(
 
         # Every rank must hold the same networks and diffusion state; a drift is a bug, caught at each snapshot.
         # (w_avg is each rank's running mean of its own latents and may differ, as in the anchors.)
-        if num_gpus > 1 and network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
+        snapshot_due = network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0)
+        if num_gpus > 1 and snapshot_due:
             for module in [G, D, G_ema]:
                 misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)')
             states = [None] * num_gpus
@@ -344,9 +430,17 @@ def training_loop(
             if any(state != states[0] for state in states):
                 raise RuntimeError(f'Diffusion state differs across ranks at tick {cur_tick}: {states}')
 
-        # Network snapshot: CPU copies of the networks, the diffusion (stored as augment_pipe, as the
-        # official release does) and its state, written atomically.
-        if rank == 0 and network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
+        # Network snapshot: CPU copies of the networks, the diffusion (stored as augment_pipe, as the official
+        # release does) and the resume state, with the weights also in the safe format, all written atomically
+        # (the .pkl last: a .pkl on disk implies its companions were complete before it).
+        snapshot_data = None
+        if snapshot_due:
+            rank_states = [dict(rng=rng_state, loss={name: value.detach().cpu().clone() for name, value in vars(loss).items() if isinstance(value, torch.Tensor)})]
+            if num_gpus > 1:
+                own_state = rank_states[0]
+                rank_states = [None] * num_gpus
+                torch.distributed.all_gather_object(rank_states, own_state)
+        if rank == 0 and snapshot_due:
             snapshot_data = dict(training_set_kwargs=dict(training_set_kwargs))
             for name, module in [('G', G), ('D', D), ('G_ema', G_ema), ('augment_pipe', diffusion)]:
                 if module is not None:
@@ -354,12 +448,26 @@ def training_loop(
                 snapshot_data[name] = module
             snapshot_data['diffusion_state'] = diffusion.get_state() if diffusion is not None else None
             snapshot_data['progress'] = dict(cur_nimg=cur_nimg, cur_tick=cur_tick, batch_idx=batch_idx)
-            snapshot_pkl = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}.pkl')
-            write_atomic(snapshot_pkl, pickle.dumps(snapshot_data))
+            snapshot_data['resume_state'] = dict(cur_nimg=cur_nimg, cur_tick=cur_tick, batch_idx=batch_idx, total_sec=prev_sec + tick_end_time - start_time,
+                optimizers={name: snapshot.to_cpu(opt.state_dict()) for name, opt in optimizers.items()},
+                diffusion=dict(state=diffusion.get_state(), rng=diffusion._rng.bit_generator.state) if diffusion is not None else None,
+                ada_pending=ada_pending, ranks=rank_states, options=options, stats_metrics=dict(stats_metrics), best_metrics=copy.deepcopy(best_metrics))
+            snapshot_base = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}')
+            safe_networks = dict()
+            for name, kwargs in [('G', G_kwargs), ('D', D_kwargs), ('G_ema', G_kwargs)]:
+                init_kwargs = dict({key: value for key, value in kwargs.items() if key != 'class_name'}, **common_kwargs)
+                safe_networks[name] = (kwargs['class_name'], init_kwargs, snapshot_data[name])
+            safe_info = dict(training_set_kwargs=snapshot_data['training_set_kwargs'], diffusion_state=snapshot_data['diffusion_state'], progress=snapshot_data['progress'])
+            try:
+                snapshot.save_safe(snapshot_base, networks=safe_networks, info=safe_info)
+                snapshot.write_atomic(snapshot_base + '.pkl', pickle.dumps(snapshot_data))
+            except OSError as err:
+                raise dnnlib.UserError(f'{snapshot_base}.pkl: cannot write the snapshot ({err.strerror or err}); last good snapshot: {last_snapshot or "none"}') from err
+            last_snapshot = snapshot_base + '.pkl'
 
         # Metrics of G_ema at each network snapshot, on every rank; a detector that cannot be had (offline) costs
-        # that metric, not the run.
-        if len(metrics) > 0 and network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0):
+        # that metric, not the run. The snapshot is rewritten with them, so that a resume knows the best so far.
+        if len(metrics) > 0 and snapshot_due:
             if rank == 0:
                 print(f'Evaluating metrics {", ".join(metrics)}...')
             for metric in metrics:
@@ -370,8 +478,17 @@ def training_loop(
                         print(f'Skipping metric {metric}: {err}')
                     continue
                 if rank == 0:
-                    metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=snapshot_pkl)
+                    metric_main.report_metric(result_dict, run_dir=run_dir, snapshot_pkl=last_snapshot)
                 stats_metrics.update(result_dict.results)
+                for name, value in result_dict.results.items():
+                    if name not in best_metrics or is_better(name, value, best_metrics[name]['value']):
+                        best_metrics[name] = dict(value=value, kimg=cur_nimg / 1e3, snapshot=os.path.basename(last_snapshot or ''))
+            if snapshot_data is not None:
+                snapshot_data['resume_state'].update(stats_metrics=dict(stats_metrics), best_metrics=copy.deepcopy(best_metrics))
+                try:
+                    snapshot.write_atomic(last_snapshot, pickle.dumps(snapshot_data))
+                except OSError as err:
+                    raise dnnlib.UserError(f'{last_snapshot}: cannot add the metrics to the snapshot ({err.strerror or err}); the snapshot without them is intact') from err
 
         # Statistics to disk.
         timestamp = time.time()
@@ -387,6 +504,7 @@ def training_loop(
                 stats_tfevents.add_scalar(f'Metrics/{name}', value, global_step=global_step, walltime=walltime)
             stats_tfevents.flush()
 
+        snapshot.restore_rng_state(rng_state, device)
         cur_tick += 1
         tick_start_nimg = cur_nimg
         tick_start_time = time.time()

@@ -51,17 +51,18 @@ def load(op: str, self_check: SelfCheck, device: torch.device) -> Optional[Any]:
         plugin = build(op)
     except RuntimeError as e:
         why = str(e)
-        fix = f"put ninja and nvcc of CUDA {torch.version.cuda} on PATH (or set CUDA_HOME), test the build with tools/check_cuda_build.sh"
+        nvcc = f'nvcc of CUDA {torch.version.cuda} (the version torch was built with)' if torch.version.cuda else 'nvcc'
+        fix = f'put ninja and {nvcc} on PATH (or set CUDA_HOME), test the build with tools/check_cuda_build.sh'
     if plugin is not None:
         try:
             # The check must see plain float math with gradients on, whatever the caller's context.
             with torch.inference_mode(False), torch.enable_grad(), torch.autocast(device_type=device.type, enabled=False):
                 mismatch = self_check(plugin, device)
         except Exception as e: # A kernel that cannot run here (e.g. built for another GPU) fails the check.
-            mismatch = f'{type(e).__name__}: {e}'
+            mismatch = f'{type(e).__name__}: {e}'[:300]
         if mismatch is not None:
             plugin = None
-            why = f'the CUDA kernel disagrees with the PyTorch reference ({mismatch})'
+            why = f'the CUDA kernel failed its self-check against the PyTorch reference ({mismatch})'
             fix = f"delete the build cache {dnnlib.make_cache_dir_path('torch_extensions')} and retry; report it with your GPU, torch and CUDA versions if it persists"
     if plugin is None:
         message = f"torch_utils.ops.{op}: {why}; using the slower PyTorch reference instead. To fix: {fix}, or pass impl='ref' to skip the kernel."

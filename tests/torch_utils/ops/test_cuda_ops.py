@@ -167,7 +167,7 @@ def test_wrong_kernel_fails_self_check(op, monkeypatch, fresh_state):
         assert cuda_kernels.load(op, CHECKS[op], torch.device('cpu')) is None
     messages = _one_line_warnings(record)
     assert len(messages) == 1
-    assert f'torch_utils.ops.{op}: the CUDA kernel disagrees with the PyTorch reference' in messages[0] and "impl='ref'" in messages[0]
+    assert f'torch_utils.ops.{op}: the CUDA kernel failed its self-check against the PyTorch reference' in messages[0] and "impl='ref'" in messages[0]
     x, b = _inputs(3)
     assert torch.equal(_call(op, x, b, impl='cuda'), _call(op, x, b, impl='ref'))
 

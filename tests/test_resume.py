@@ -1,0 +1,300 @@
+"""Exact resume and crash safety of train.py / training/training_loop.py: a run killed with SIGKILL in the middle of
+writing a snapshot and resumed with --resume=latest ends with the same weights, optimizer and diffusion states, RNG
+states and statistics as the same run never stopped; broken snapshots are skipped; divergence and a full disk stop
+the run with one clear message; bad resume input is refused before anything is written."""
+
+import errno
+import itertools
+import json
+import os
+import pickle
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import dnnlib
+import train
+from tests.cli_helpers import run_command
+from tests.test_train import tiny_config, write_pngs
+from torch_utils import misc
+from training import snapshot
+from training import training_loop
+from training.loss import StyleGAN2Loss
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# 8 images per minibatch, 4 minibatches per tick: ticks 0..5 end after minibatches 1, 5, 9, 13, 17, 20. Lazy R1 (every
+# 16) and the diffusion's adaptation (every 4) both fall in the resumed part, the latter across the tick boundaries.
+TOTAL_KIMG = 0.16
+KILL_AT_SNAPSHOT = 4    # SIGKILL half-way through writing tick 3's pickle: the newest valid snapshot is tick 2's
+
+#----------------------------------------------------------------------------
+
+_KILLED_RUN = r'''
+import json, os, signal, sys, torch
+torch.set_num_threads(1)
+from training import snapshot, training_loop
+config, kill_at = json.load(open(sys.argv[1])), int(sys.argv[2])
+write_atomic = snapshot.write_atomic
+num_pickles = [0]
+def write_then_die(fname, data):
+    if fname.endswith('.pkl'):
+        num_pickles[0] += 1
+        if num_pickles[0] == kill_at: # a crash mid-write: half a temporary file, no cleanup of any kind
+            with open(fname + '.tmp', 'wb') as f:
+                f.write(data[:len(data) // 2])
+                f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+    write_atomic(fname, data)
+snapshot.write_atomic = write_then_die
+training_loop.training_loop(**config)
+'''
+
+def read_stats(run_dir):
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        return [json.loads(line) for line in f]
+
+def comparable(tick):
+    """A stats line without wall-clock and memory measurements (which differ between any two runs)."""
+    return {key: value for key, value in tick.items() if not key.startswith(('Timing/', 'Resources/')) and key != 'timestamp'}
+
+def load_pkl(path):
+    with open(path, 'rb') as f:
+        return pickle.load(f)
+
+def assert_same_tensors(a, b, what):
+    a, b = dict(misc.named_params_and_buffers(a)), dict(misc.named_params_and_buffers(b))
+    assert a.keys() == b.keys(), what
+    for name in a:
+        assert torch.equal(a[name], b[name]), f'{what}.{name}'
+
+def assert_same_nest(a, b, what):
+    """Equality of nested dicts / lists / tuples of tensors, arrays and plain values, exactly."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), what
+    elif isinstance(a, np.ndarray):
+        assert np.array_equal(a, b), what
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), what
+        for key in a:
+            assert_same_nest(a[key], b[key], f'{what}.{key}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), what
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_nest(x, y, f'{what}[{i}]')
+    else:
+        assert a == b, what
+
+#----------------------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    """The straight run, and the same run killed during tick 3's snapshot and resumed with --resume=latest."""
+    root = tmp_path_factory.mktemp('resume')
+    straight_dir = root / 'straight' / '00000-tiny'
+    training_loop.training_loop(**tiny_config(straight_dir, total_kimg=TOTAL_KIMG))
+
+    outdir = root / 'runs'
+    killed_dir = outdir / '00001-tiny'
+    config_file = root / 'config.json'
+    config_file.write_text(json.dumps(tiny_config(killed_dir, total_kimg=TOTAL_KIMG)))
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    proc = subprocess.run([sys.executable, '-c', _KILLED_RUN, str(config_file), str(KILL_AT_SNAPSHOT)],
+                          cwd=str(root), env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout[-2000:] + proc.stderr[-2000:]
+
+    # A newer run whose snapshot was cut short (a copy interrupted, a disk error): --resume=latest must skip it.
+    broken_dir = outdir / '00002-tiny'
+    broken_dir.mkdir()
+    good = (killed_dir / 'network-snapshot-000000.pkl').read_bytes()
+    (broken_dir / 'network-snapshot-000000.pkl').write_bytes(good[:len(good) // 3])
+
+    resume_pkl, _data = train.find_latest_snapshot(str(outdir))
+    resumed_dir = root / 'resumed' / '00000-tiny'
+    training_loop.training_loop(**tiny_config(resumed_dir, total_kimg=TOTAL_KIMG, resume_pkl=resume_pkl))
+    return dnnlib.EasyDict(straight=straight_dir, outdir=outdir, killed=killed_dir, broken=broken_dir, resumed=resumed_dir, resume_pkl=resume_pkl)
+
+def test_kill_leaves_earlier_snapshot_loadable(runs):
+    names = os.listdir(runs.killed)
+    assert 'network-snapshot-000000.pkl.tmp' in names # the half-written pickle of tick 3, never renamed into place
+    data = load_pkl(runs.killed / 'network-snapshot-000000.pkl')
+    assert data['progress'] == dict(cur_nimg=72, cur_tick=2, batch_idx=9)
+    assert runs.resume_pkl == str(runs.killed / 'network-snapshot-000000.pkl')
+
+def test_resume_latest_skips_broken_snapshot_with_warning(runs, capsys):
+    path, data = train.find_latest_snapshot(str(runs.outdir))
+    err = capsys.readouterr().err
+    assert path == runs.resume_pkl and data['resume_state']['cur_tick'] == 2
+    assert 'Warning: --resume=latest: skipping' in err and 'truncated' in err and '00002-tiny' in err
+
+def test_resumed_run_equals_straight_run(runs):
+    straight = load_pkl(runs.straight / 'network-snapshot-000000.pkl')
+    resumed = load_pkl(runs.resumed / 'network-snapshot-000000.pkl')
+    assert straight['progress'] == resumed['progress'] == dict(cur_nimg=160, cur_tick=5, batch_idx=20)
+    for name in ['G', 'D', 'G_ema', 'augment_pipe']:
+        assert_same_tensors(straight[name], resumed[name], name)
+    assert straight['diffusion_state'] == resumed['diffusion_state'] and straight['diffusion_state']['p'] > 0
+    a, b = straight['resume_state'], resumed['resume_state']
+    for key in ['optimizers', 'diffusion', 'ada_pending', 'ranks', 'cur_nimg', 'cur_tick', 'batch_idx']:
+        assert_same_nest(a[key], b[key], key)
+    assert len(a['optimizers']['G']['state']) > 0 and a['ranks'][0]['loss'].keys() == {'pl_mean'}
+
+    # Statistics of every tick: the resumed run's ticks 3..5 equal the straight run's; the killed run's 0..2 too.
+    straight_stats = [comparable(tick) for tick in read_stats(runs.straight)]
+    killed_stats = [comparable(tick) for tick in read_stats(runs.killed)]
+    resumed_stats = [comparable(tick) for tick in read_stats(runs.resumed)]
+    assert [tick['Progress/tick']['mean'] for tick in resumed_stats] == [3, 4, 5]
+    assert killed_stats[:3] == straight_stats[:3]
+    assert resumed_stats == straight_stats[3:]
+    assert 'Loss/D/reg' not in resumed_stats[0] and resumed_stats[1]['Loss/D/reg']['num'] > 0 # lazy R1 at minibatch 16
+
+def test_resume_rejects_finished_snapshot(runs, tmp_path):
+    c = tiny_config(tmp_path / 'again', total_kimg=TOTAL_KIMG, resume_pkl=str(runs.resumed / 'network-snapshot-000000.pkl'))
+    with pytest.raises(dnnlib.UserError, match=r'already at --kimg=0.16; raise --kimg'):
+        training_loop.training_loop(**c)
+
+def test_cli_resume_latest(tmp_path):
+    # train.py end to end: the same command plus --resume=latest (and a longer --kimg) continues the newest snapshot.
+    cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(tmp_path), '--batch', '8', '--tick', '0.008', '--snap', '1', '--metrics', 'none']
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    first = subprocess.run(cmd + ['--kimg', '0.016'], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    second = subprocess.run(cmd + ['--kimg', '0.032', '--resume', 'latest'], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    first_dir, second_dir = sorted(tmp_path.glob('0000*'))
+    assert f'Resuming from "{first_dir / "network-snapshot-000000.pkl"}"' in second.stdout
+    assert 'Training for 0.032 kimg, from kimg 0.016 (tick 2)...' in second.stdout and 'Warning' not in second.stdout
+    options = json.loads((second_dir / 'training_options.json').read_text())
+    assert options['resume_pkl'] == str(first_dir / 'network-snapshot-000000.pkl') and options['ema_rampup'] == 0.05
+    assert [tick['Progress/tick']['mean'] for tick in read_stats(second_dir)] == [2, 3]
+
+#----------------------------------------------------------------------------
+
+def test_sampler_start_idx_continues_the_stream():
+    # The reference is the plain stream from position 0, advanced by hand; 70000 crosses the bulk-replay chunks.
+    dataset = list(range(10))
+    for start, rank, num_replicas in [(0, 0, 1), (7, 0, 1), (12, 1, 2), (70000, 0, 1), (70002, 1, 2)]:
+        fresh = misc.InfiniteSampler(dataset, rank=rank, num_replicas=num_replicas, seed=5)
+        expected = list(itertools.islice(iter(fresh), start // num_replicas, start // num_replicas + 30))
+        resumed = misc.InfiniteSampler(dataset, rank=rank, num_replicas=num_replicas, seed=5, start_idx=start)
+        assert list(itertools.islice(iter(resumed), 30)) == expected, (start, rank, num_replicas)
+    with pytest.raises(ValueError, match='start_idx'):
+        misc.InfiniteSampler(dataset, start_idx=-1)
+
+#----------------------------------------------------------------------------
+# Non-finite guard: a loss that turns NaN from some minibatch on.
+
+class PoisonedLoss(StyleGAN2Loss):
+    """StyleGAN2Loss whose D logits are NaN for minibatches starting at cur_nimg in [poison_start, poison_end)."""
+    def __init__(self, poison_start, poison_end, **kwargs):
+        super().__init__(**kwargs)
+        self.poison_start = poison_start
+        self.poison_end = poison_end
+        self.poisoned = False
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        self.poisoned = self.poison_start <= cur_nimg < self.poison_end
+        super().accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg)
+
+    def run_D(self, img, c, update_emas=False):
+        logits = super().run_D(img, c, update_emas=update_emas)
+        return logits * float('nan') if self.poisoned else logits
+
+def poisoned_config(run_dir, poison_start, poison_end, total_kimg):
+    c = tiny_config(run_dir, total_kimg=total_kimg)
+    c.loss_kwargs = dnnlib.EasyDict(c.loss_kwargs, class_name='tests.test_resume.PoisonedLoss', poison_start=poison_start, poison_end=poison_end)
+    return c
+
+def test_nan_for_a_whole_tick_stops_naming_tick_and_snapshot(tmp_path):
+    run_dir = tmp_path / '00000-nan'
+    c = poisoned_config(run_dir, poison_start=72, poison_end=10**9, total_kimg=TOTAL_KIMG) # every minibatch from tick 3 on
+    last_good = str(run_dir / 'network-snapshot-000000.pkl')
+    with pytest.raises(dnnlib.UserError) as info:
+        training_loop.training_loop(**c)
+    message = str(info.value)
+    assert 'diverged at tick 3' in message and f'last good snapshot: {last_good}' in message
+    assert load_pkl(last_good)['progress']['cur_tick'] == 2 # tick 3 wrote no snapshot
+    assert read_stats(run_dir)[-1]['Progress/nonfinite_steps']['mean'] == 1
+
+def test_nan_in_one_minibatch_is_zeroed_and_counted(tmp_path):
+    run_dir = tmp_path / '00000-blip'
+    c = poisoned_config(run_dir, poison_start=40, poison_end=48, total_kimg=0.072) # one minibatch of tick 2
+    training_loop.training_loop(**c)
+    ticks = read_stats(run_dir)
+    assert [tick['Progress/tick']['mean'] for tick in ticks] == [0, 1, 2]
+    assert ticks[1]['Progress/nonfinite_steps']['mean'] == 0 and ticks[1]['Progress/nonfinite_grads']['mean'] == 0
+    assert 0 < ticks[2]['Progress/nonfinite_steps']['mean'] < 1 and ticks[2]['Progress/nonfinite_grads']['mean'] > 0
+    G = load_pkl(run_dir / 'network-snapshot-000000.pkl')['G']
+    assert all(torch.isfinite(p).all() for p in G.parameters())
+
+#----------------------------------------------------------------------------
+# Disk full while writing a snapshot.
+
+def test_write_atomic_disk_full_keeps_old_file(tmp_path, monkeypatch):
+    fname = str(tmp_path / 'file.bin')
+    snapshot.write_atomic(fname, b'old contents')
+    def fsync_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, 'fsync', fsync_full)
+    with pytest.raises(OSError) as info:
+        snapshot.write_atomic(fname, b'new contents that do not fit')
+    assert info.value.errno == errno.ENOSPC
+    assert open(fname, 'rb').read() == b'old contents'
+    assert os.listdir(tmp_path) == ['file.bin']
+
+def test_disk_full_on_snapshot_stops_with_message(tmp_path, monkeypatch):
+    run_dir = tmp_path / '00000-full'
+    c = tiny_config(run_dir, total_kimg=0.072)
+    write_atomic = snapshot.write_atomic
+    num_writes = [0]
+    def write_until_full(fname, data):
+        num_writes[0] += 1
+        if num_writes[0] > 3: # tick 0's snapshot fits (.safetensors, .json, .pkl), tick 1's does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        write_atomic(fname, data)
+    monkeypatch.setattr(snapshot, 'write_atomic', write_until_full)
+    last_good = str(run_dir / 'network-snapshot-000000.pkl')
+    with pytest.raises(dnnlib.UserError, match=re.escape(f'cannot write the snapshot (No space left on device); last good snapshot: {last_good}') + '$'):
+        training_loop.training_loop(**c)
+    assert load_pkl(last_good)['progress']['cur_tick'] == 0
+
+#----------------------------------------------------------------------------
+# Bad input on the command line: one line naming the option or file, exit code 2, no run directory.
+
+def test_bad_resume_and_option_messages(runs, tmp_path, capsys):
+    snap = runs.straight / 'network-snapshot-000000.pkl'          # digits, 16 px, unconditional, at 0.16 kimg
+    garbage = tmp_path / 'garbage.pkl'
+    garbage.write_bytes(b'not a pickle at all')
+    empty = tmp_path / 'empty-outdir'
+    empty.mkdir()
+    rgb32 = write_pngs(tmp_path / 'rgb32', [32, 32])
+    gray16 = write_pngs(tmp_path / 'gray16', [16, 16], channels=1)
+    labelled = write_pngs(tmp_path / 'labelled', [16, 16], channels=1)
+    with open(os.path.join(labelled, 'dataset.json'), 'wt') as f:
+        json.dump(dict(labels=[['img000.png', 0], ['img001.png', 1]]), f)
+    out = tmp_path / 'out'
+    cases = [
+        ([f'--outdir={out}', '--data', gray16, '--snap', '0'], '--snap'),
+        ([f'--outdir={out}', '--data', gray16, '--tick', '-1'], '--tick'),
+        ([f'--outdir={out}', '--data', gray16, '--kimg', '0'], '--kimg'),
+        ([f'--outdir={out}', '--data', gray16, '--seed', '-1'], '--seed'),
+        ([f'--outdir={out}', '--data', gray16, '--cond', 'true'], '--cond=True requires dataset.json labels'),
+        ([f'--outdir={empty}', '--data', gray16, '--resume', 'latest'], f'--resume=latest: no valid snapshot under --outdir={empty}'),
+        ([f'--outdir={out}', '--data', gray16, '--resume', str(tmp_path)], 'Is a directory'),
+        ([f'--outdir={out}', '--data', gray16, '--resume', str(garbage)], 'garbage.pkl: expected a network pickle, but the file is not a pickle'),
+        ([f'--outdir={out}', '--data', rgb32, '--resume', str(snap)], 'the networks are for 16x16 images, but the training set is 32x32'),
+        ([f'--outdir={out}', '--data', labelled, '--cond', 'true', '--resume', str(snap)], 'take 0-dimensional labels, but the training set gives 2'),
+        ([f'--outdir={out}', '--data', gray16, '--kimg', '0.1', '--resume', str(snap)], 'already at --kimg=0.1'),
+    ]
+    for args, words in cases:
+        code, _out, err = run_command(capsys, train.main, 'train.py', *args)
+        assert code == 2, (args, err)
+        assert len(err) == 1 and err[0].startswith('train.py: error: ') and words in err[0], (args, err)
+        assert not out.exists() and os.listdir(empty) == [], args
+
+#----------------------------------------------------------------------------
