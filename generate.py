@@ -75,7 +75,7 @@ def parse_seeds(ctx, param, value):
 @click.option('--class',      'class_idx', help='Class label of a conditional network', metavar='INT', type=int)
 @click.option('--noise-mode', help='Per-pixel noise', type=click.Choice(['const', 'random', 'none']), default='const', show_default=True)
 @click.option('--outdir',     help='Where to save the images', metavar='DIR', required=True)
-@click.option('--batch',      'batch_size', help='Images per forward pass', metavar='INT', type=click.IntRange(min=1), default=32, show_default=True)
+@click.option('--batch',      'batch_size', help='Images per forward pass (1 = bit-identical to the official tools; larger is faster, may differ in the last bit)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--grid',       help='Also write all images as one grid, outdir/grid.png', is_flag=True)
 @click.option('--safe',       help='Load the .safetensors + .json beside the snapshot instead of unpickling (runs no code from the files)', is_flag=True)
 def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: Optional[int], noise_mode: str, outdir: str, batch_size: int, grid: bool, safe: bool):

@@ -180,3 +180,18 @@ def test_parse_range():
     assert parse_range('4294967295', max_value=2**32 - 1) == [2**32 - 1]
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+
+def test_demo_checkpoint(tmp_path, capsys):
+    # The demo snapshot trained by the quickstart (checkpoints/): one grayscale PNG per seed, the official formula.
+    pkl = os.path.join(REPO_ROOT, 'checkpoints', 'demo-digits32-100kimg.pkl')
+    code, err = run_generate(capsys, '--network', pkl, '--seeds', '0-2', '--outdir', tmp_path / 'out')
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path / 'out')) == ['seed0000.png', 'seed0001.png', 'seed0002.png']
+    with open(pkl, 'rb') as f:
+        G = pickle.load(f)['G_ema']
+    for seed in range(3):
+        mode, pixels = read_png(tmp_path / 'out' / f'seed{seed:04d}.png')
+        assert mode == 'L' and pixels.shape == (32, 32)
+        np.testing.assert_array_equal(pixels, reference_pixels(G, seed)[:, :, 0])
