@@ -10,7 +10,8 @@ Every rank must report the same set of names (values may be empty) and call upda
 because the all-reduce pairs up the accumulators by name."""
 
 import re
-from typing import Any, List, Optional, Tuple
+import weakref
+from typing import Any, List, Optional
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ _rank           = 0                 # Rank of this process, set by init_multipro
 _sync_device    = None              # Device for the all-reduce, set by init_multiprocessing(); None = infer.
 _sync_called    = False             # True once any Collector has synced; init_multiprocessing() must come first.
 _counters       = dict()            # name -> {device: accumulated moments}, reset at every sync.
-_cumulative     = dict()            # name -> moments summed over all syncs (and all ranks), on the CPU.
+_collectors     = weakref.WeakSet()  # Live Collectors; each sync hands its deltas to every one that watches the name.
 _collect_regexes = []               # Compiled regexes of all Collectors; a name is accumulated iff one matches.
 _is_collected   = dict()            # name -> bool, cache of the regex decision.
 
@@ -75,11 +76,13 @@ def report0(name: str, value: Any) -> Any:
 
 #----------------------------------------------------------------------------
 
-def _sync(names: List[str]) -> List[Tuple[str, torch.Tensor]]:
-    """Move the per-device accumulators of `names` into the cumulative totals (summed over ranks)."""
+def _sync(names: List[str]) -> None:
+    """Move the per-device accumulators of `names` (summed over ranks) into the pending statistics of every
+    Collector that watches them. Each sync's deltas are handed over once, so a non-finite value spoils only the
+    statistics of the interval it was reported in."""
     global _sync_called
     if len(names) == 0:
-        return []
+        return
     _sync_called = True
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
 
@@ -101,19 +104,20 @@ def _sync(names: List[str]) -> List[Tuple[str, torch.Tensor]]:
         torch.distributed.all_reduce(deltas)
     deltas = deltas.cpu()
 
-    for idx, name in enumerate(names):
-        if name not in _cumulative:
-            _cumulative[name] = torch.zeros([_num_moments], dtype=_counter_dtype)
-        _cumulative[name].add_(deltas[idx])
-    return [(name, _cumulative[name]) for name in names]
+    for collector in list(_collectors):
+        for idx, name in enumerate(names):
+            if collector._regex.fullmatch(name):
+                if name not in collector._pending:
+                    collector._pending[name] = torch.zeros([_num_moments], dtype=_counter_dtype)
+                collector._pending[name].add_(deltas[idx])
 
 #----------------------------------------------------------------------------
 
 class Collector:
     """Reads the statistics of all names fully matching a regex, as of its last update().
 
-    Several collectors may watch overlapping names with different update intervals: each one keeps its own
-    copy of the cumulative totals and reports the difference since its previous update."""
+    Several collectors may watch overlapping names with different update intervals: every sync hands its deltas
+    to each collector watching the name, and each collector reports what it received since its previous update."""
 
     def __init__(self,
         regex:          str = '.*',     # Names to collect, matched with re.fullmatch.
@@ -121,10 +125,11 @@ class Collector:
     ):
         self._regex = re.compile(regex)
         self._keep_previous = keep_previous
-        self._cumulative = dict()
+        self._pending = dict()
         self._moments = dict()
         _collect_regexes.append(self._regex)
         _is_collected.clear()
+        _collectors.add(self)
         self.update()
         self._moments.clear() # Only what is reported after construction counts.
 
@@ -136,13 +141,11 @@ class Collector:
         """Sync with the other ranks and take the statistics reported since the previous update()."""
         if not self._keep_previous:
             self._moments.clear()
-        for name, cumulative in _sync(self.names()):
-            if name not in self._cumulative:
-                self._cumulative[name] = torch.zeros([_num_moments], dtype=_counter_dtype)
-            delta = cumulative - self._cumulative[name]
-            self._cumulative[name].copy_(cumulative)
+        _sync(self.names())
+        for name, delta in self._pending.items():
             if float(delta[0]) != 0:
                 self._moments[name] = delta
+        self._pending = dict()
 
     def _get_delta(self, name: str) -> torch.Tensor:
         return self._moments.get(name, torch.zeros([_num_moments], dtype=_counter_dtype))

@@ -2,6 +2,7 @@
 accumulation by regex, report0, and the cross-rank all-reduce with two gloo processes."""
 
 import json
+import weakref
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from torch_utils import training_stats
 @pytest.fixture(autouse=True)
 def fresh_stats(monkeypatch):
     """Each test gets empty module state, as in a freshly started process."""
-    for name, value in [('_counters', {}), ('_cumulative', {}), ('_collect_regexes', []), ('_is_collected', {}),
+    for name, value in [('_counters', {}), ('_collectors', weakref.WeakSet()), ('_collect_regexes', []), ('_is_collected', {}),
                         ('_rank', 0), ('_sync_device', None), ('_sync_called', False)]:
         monkeypatch.setattr(training_stats, name, value)
 
@@ -124,3 +125,19 @@ def test_all_reduce_across_two_processes(tmp_path):
         assert stats['Progress/tick'] == dict(num=1, mean=5.0, std=0.0) # Rank 0's value only.
 
 #----------------------------------------------------------------------------
+
+def test_nonfinite_value_spoils_only_its_interval():
+    # A NaN loss in one tick must not turn every later tick's mean into NaN (nor another collector's).
+    fast = training_stats.Collector(regex='Loss/.*')
+    slow = training_stats.Collector(regex='Loss/G')
+    training_stats.report('Loss/G', [1.0, float('nan')])
+    fast.update()
+    assert np.isnan(fast.mean('Loss/G')) and fast.num('Loss/G') == 2
+    training_stats.report('Loss/G', [2.0, 4.0])
+    fast.update()
+    assert fast.mean('Loss/G') == 3.0 and fast.num('Loss/G') == 2
+    slow.update()
+    assert np.isnan(slow.mean('Loss/G')) and slow.num('Loss/G') == 4     # slow's interval saw all four values
+    training_stats.report('Loss/G', [5.0])
+    slow.update()
+    assert slow.mean('Loss/G') == 5.0
