@@ -24,6 +24,7 @@ from tests.test_train import tiny_config, write_pngs
 from torch_utils import misc
 from training import snapshot
 from training import training_loop
+from training.diffusion import Diffusion
 from training.loss import StyleGAN2Loss
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,9 +60,18 @@ def read_stats(run_dir):
     with open(os.path.join(run_dir, 'stats.jsonl')) as f:
         return [json.loads(line) for line in f]
 
-def comparable(tick):
-    """A stats line without wall-clock and memory measurements (which differ between any two runs)."""
-    return {key: value for key, value in tick.items() if not key.startswith(('Timing/', 'Resources/')) and key != 'timestamp'}
+def assert_same_stats(a, b):
+    """Two runs' stats lines: the same names and counts; means and stds equal up to float64 rounding, since
+    training_stats derives each tick's moments from running totals over the whole process, which differ between a
+    process that ran from tick 0 and one that started at the resumed tick. Wall clock and memory are left out."""
+    assert len(a) == len(b)
+    for tick_a, tick_b in zip(a, b):
+        names = [name for name in tick_a if not name.startswith(('Timing/', 'Resources/')) and name != 'timestamp']
+        assert sorted(names) == sorted(name for name in tick_b if not name.startswith(('Timing/', 'Resources/')) and name != 'timestamp')
+        for name in names:
+            assert tick_a[name]['num'] == tick_b[name]['num'], name
+            assert tick_a[name]['mean'] == pytest.approx(tick_b[name]['mean'], rel=1e-12, abs=1e-12), name
+            assert tick_a[name]['std'] == pytest.approx(tick_b[name]['std'], rel=1e-9, abs=1e-12), name
 
 def load_pkl(path):
     with open(path, 'rb') as f:
@@ -94,15 +104,25 @@ def assert_same_nest(a, b, what):
 
 @pytest.fixture(scope='module')
 def runs(tmp_path_factory):
-    """The straight run, and the same run killed during tick 3's snapshot and resumed with --resume=latest."""
+    """The straight run, and the same run killed during tick 3's snapshot and resumed with --resume=latest. Only the
+    straight run writes image grids: that they leave the numbers alone is part of what is compared."""
     root = tmp_path_factory.mktemp('resume')
+    r_d = dnnlib.EasyDict(straight=[], resumed=[]) # every r_d the diffusion adapts to, per in-process run
+    adapt = Diffusion.adapt
+    def recording_adapt(run):
+        def wrapper(self, value, num_images):
+            r_d[run].append(value)
+            adapt(self, value, num_images)
+        return wrapper
     straight_dir = root / 'straight' / '00000-tiny'
-    training_loop.training_loop(**tiny_config(straight_dir, total_kimg=TOTAL_KIMG))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Diffusion, 'adapt', recording_adapt('straight'))
+        training_loop.training_loop(**tiny_config(straight_dir, total_kimg=TOTAL_KIMG))
 
     outdir = root / 'runs'
     killed_dir = outdir / '00001-tiny'
     config_file = root / 'config.json'
-    config_file.write_text(json.dumps(tiny_config(killed_dir, total_kimg=TOTAL_KIMG)))
+    config_file.write_text(json.dumps(tiny_config(killed_dir, total_kimg=TOTAL_KIMG, image_snapshot_ticks=None)))
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, '-c', _KILLED_RUN, str(config_file), str(KILL_AT_SNAPSHOT)],
                           cwd=str(root), env=env, capture_output=True, text=True, timeout=300)
@@ -116,8 +136,10 @@ def runs(tmp_path_factory):
 
     resume_pkl, _data = train.find_latest_snapshot(str(outdir))
     resumed_dir = root / 'resumed' / '00000-tiny'
-    training_loop.training_loop(**tiny_config(resumed_dir, total_kimg=TOTAL_KIMG, resume_pkl=resume_pkl))
-    return dnnlib.EasyDict(straight=straight_dir, outdir=outdir, killed=killed_dir, broken=broken_dir, resumed=resumed_dir, resume_pkl=resume_pkl)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Diffusion, 'adapt', recording_adapt('resumed'))
+        training_loop.training_loop(**tiny_config(resumed_dir, total_kimg=TOTAL_KIMG, resume_pkl=resume_pkl, image_snapshot_ticks=None))
+    return dnnlib.EasyDict(straight=straight_dir, outdir=outdir, killed=killed_dir, broken=broken_dir, resumed=resumed_dir, resume_pkl=resume_pkl, r_d=r_d)
 
 def test_kill_leaves_earlier_snapshot_loadable(runs):
     names = os.listdir(runs.killed)
@@ -144,13 +166,15 @@ def test_resumed_run_equals_straight_run(runs):
         assert_same_nest(a[key], b[key], key)
     assert len(a['optimizers']['G']['state']) > 0 and a['ranks'][0]['loss'].keys() == {'pl_mean'}
 
+    # The diffusion adapted to the same r_d at minibatches 12, 16, 20; the one at 12 averages signs from both sides
+    # of the snapshot (minibatch 9 before it), so it needs the pending signs the snapshot carried.
+    assert len(runs.r_d.straight) == 5 and runs.r_d.resumed == runs.r_d.straight[2:]
+
     # Statistics of every tick: the resumed run's ticks 3..5 equal the straight run's; the killed run's 0..2 too.
-    straight_stats = [comparable(tick) for tick in read_stats(runs.straight)]
-    killed_stats = [comparable(tick) for tick in read_stats(runs.killed)]
-    resumed_stats = [comparable(tick) for tick in read_stats(runs.resumed)]
+    straight_stats, killed_stats, resumed_stats = read_stats(runs.straight), read_stats(runs.killed), read_stats(runs.resumed)
     assert [tick['Progress/tick']['mean'] for tick in resumed_stats] == [3, 4, 5]
-    assert killed_stats[:3] == straight_stats[:3]
-    assert resumed_stats == straight_stats[3:]
+    assert_same_stats(killed_stats[:3], straight_stats[:3])
+    assert_same_stats(resumed_stats, straight_stats[3:])
     assert 'Loss/D/reg' not in resumed_stats[0] and resumed_stats[1]['Loss/D/reg']['num'] > 0 # lazy R1 at minibatch 16
 
 def test_resume_rejects_finished_snapshot(runs, tmp_path):
@@ -158,20 +182,38 @@ def test_resume_rejects_finished_snapshot(runs, tmp_path):
     with pytest.raises(dnnlib.UserError, match=r'already at --kimg=0.16; raise --kimg'):
         training_loop.training_loop(**c)
 
+def test_resume_without_state_transfers_networks_only(runs, tmp_path):
+    # A pickle in the official format (no resume_state): its networks are copied, everything else starts afresh.
+    data = load_pkl(runs.straight / 'network-snapshot-000000.pkl')
+    for key in ['resume_state', 'progress', 'diffusion_state']:
+        del data[key]
+    official = tmp_path / 'official.pkl'
+    official.write_bytes(pickle.dumps(data))
+    c = tiny_config(tmp_path / '00000-transfer', total_kimg=0.008, resume_pkl=str(official), image_snapshot_ticks=None)
+    for opt_kwargs in [c.G_opt_kwargs, c.D_opt_kwargs]:
+        opt_kwargs.lr = 0 # one step that changes nothing: G and D must still be the pickle's
+    training_loop.training_loop(**c)
+    result = load_pkl(tmp_path / '00000-transfer' / 'network-snapshot-000000.pkl')
+    assert result['progress'] == dict(cur_nimg=8, cur_tick=0, batch_idx=1)
+    assert result['diffusion_state']['p'] == 0
+    for name in ['G', 'D']: # parameters only: G's w_avg tracks the latents it saw
+        a, b = dict(result[name].named_parameters()), dict(data[name].named_parameters())
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
 def test_cli_resume_latest(tmp_path):
     # train.py end to end: the same command plus --resume=latest (and a longer --kimg) continues the newest snapshot.
     cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(tmp_path), '--batch', '8', '--tick', '0.008', '--snap', '1', '--metrics', 'none']
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    first = subprocess.run(cmd + ['--kimg', '0.016'], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    first = subprocess.run(cmd + ['--kimg', '0.008'], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-    second = subprocess.run(cmd + ['--kimg', '0.032', '--resume', 'latest'], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
+    second = subprocess.run(cmd + ['--kimg', '0.016', '--resume', 'latest'], cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     first_dir, second_dir = sorted(tmp_path.glob('0000*'))
     assert f'Resuming from "{first_dir / "network-snapshot-000000.pkl"}"' in second.stdout
-    assert 'Training for 0.032 kimg, from kimg 0.016 (tick 2)...' in second.stdout and 'Warning' not in second.stdout
+    assert 'Training for 0.016 kimg, from kimg 0.008 (tick 1)...' in second.stdout and 'Warning' not in second.stdout
     options = json.loads((second_dir / 'training_options.json').read_text())
     assert options['resume_pkl'] == str(first_dir / 'network-snapshot-000000.pkl') and options['ema_rampup'] == 0.05
-    assert [tick['Progress/tick']['mean'] for tick in read_stats(second_dir)] == [2, 3]
+    assert [tick['Progress/tick']['mean'] for tick in read_stats(second_dir)] == [1]
 
 #----------------------------------------------------------------------------
 
@@ -210,21 +252,39 @@ def poisoned_config(run_dir, poison_start, poison_end, total_kimg):
     c.loss_kwargs = dnnlib.EasyDict(c.loss_kwargs, class_name='tests.test_resume.PoisonedLoss', poison_start=poison_start, poison_end=poison_end)
     return c
 
+_POISONED_RUN = r'''
+import sys, torch
+torch.set_num_threads(1)
+import dnnlib
+from tests.test_resume import poisoned_config
+from training import training_loop
+try:
+    training_loop.training_loop(**poisoned_config(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
+except dnnlib.UserError as err:
+    print(f'UserError: {err}')
+    sys.exit(2)
+'''
+
+def run_poisoned(run_dir, poison_start, poison_end, total_kimg):
+    """A poisoned run in its own process: the NaNs it reports stay in that process's training_stats totals."""
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    return subprocess.run([sys.executable, '-c', _POISONED_RUN, str(run_dir), str(poison_start), str(poison_end), str(total_kimg)],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
 def test_nan_for_a_whole_tick_stops_naming_tick_and_snapshot(tmp_path):
     run_dir = tmp_path / '00000-nan'
-    c = poisoned_config(run_dir, poison_start=72, poison_end=10**9, total_kimg=TOTAL_KIMG) # every minibatch from tick 3 on
+    proc = run_poisoned(run_dir, poison_start=72, poison_end=10**9, total_kimg=TOTAL_KIMG) # every minibatch from tick 3 on
     last_good = str(run_dir / 'network-snapshot-000000.pkl')
-    with pytest.raises(dnnlib.UserError) as info:
-        training_loop.training_loop(**c)
-    message = str(info.value)
-    assert 'diverged at tick 3' in message and f'last good snapshot: {last_good}' in message
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    message = proc.stdout.splitlines()[-1]
+    assert message.startswith('UserError: training diverged at tick 3 ') and message.endswith(f'last good snapshot: {last_good}')
     assert load_pkl(last_good)['progress']['cur_tick'] == 2 # tick 3 wrote no snapshot
     assert read_stats(run_dir)[-1]['Progress/nonfinite_steps']['mean'] == 1
 
 def test_nan_in_one_minibatch_is_zeroed_and_counted(tmp_path):
     run_dir = tmp_path / '00000-blip'
-    c = poisoned_config(run_dir, poison_start=40, poison_end=48, total_kimg=0.072) # one minibatch of tick 2
-    training_loop.training_loop(**c)
+    proc = run_poisoned(run_dir, poison_start=40, poison_end=48, total_kimg=0.072) # one minibatch of tick 2
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     ticks = read_stats(run_dir)
     assert [tick['Progress/tick']['mean'] for tick in ticks] == [0, 1, 2]
     assert ticks[1]['Progress/nonfinite_steps']['mean'] == 0 and ticks[1]['Progress/nonfinite_grads']['mean'] == 0

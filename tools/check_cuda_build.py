@@ -6,6 +6,7 @@ toolkit (CUDA_HOME) and MAX_JOBS. Builds go to a fresh temporary cache, so every
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -20,6 +21,14 @@ EXPORTS = {
     'upfirdn2d':        ['upfirdn2d'],
     'filtered_lrelu':   ['filtered_lrelu_up', 'lrelu_mask', 'upfirdn2d'],
 }
+
+#----------------------------------------------------------------------------
+
+def _first_error(e: RuntimeError) -> str:
+    """The first compiler error line of a failed build (get_plugin's one-line reason is cut short), else the reason."""
+    log = str(e.__cause__ if e.__cause__ is not None else e)
+    errors = [line.strip() for line in log.splitlines() if re.search(r'\berror\b', line, re.IGNORECASE) and not line.startswith('[')]
+    return errors[0] if errors else str(e)
 
 #----------------------------------------------------------------------------
 
@@ -53,7 +62,7 @@ def main() -> int:
             except RuntimeError as e:
                 failed.append(op)
                 hint = '' if args.verbose else ' (rerun with --verbose for the compiler output)'
-                print(f'{op:<16s} FAILED  {e}{hint}', flush=True)
+                print(f'{op:<16s} FAILED  {_first_error(e)}{hint}', flush=True)
     return 1 if failed else 0
 
 #----------------------------------------------------------------------------

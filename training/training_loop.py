@@ -9,6 +9,7 @@ import copy
 import json
 import os
 import pickle
+import random
 import resource
 import sys
 import time
@@ -183,6 +184,7 @@ def training_loop(
 ):
     start_time = time.time()
     device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else torch.device('cpu')
+    random.seed(random_seed * num_gpus + rank)
     np.random.seed(random_seed * num_gpus + rank)
     torch.manual_seed(random_seed * num_gpus + rank)
     torch.backends.cudnn.benchmark = cudnn_benchmark

@@ -5,7 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <algorithm>
@@ -133,7 +133,7 @@ at::Tensor bias_act_cuda(const at::Tensor& x_in, const at::Tensor& b_in, const a
         TORCH_CHECK(dy_in.sizes() == x_in.sizes(), "bias_act: dy must have the shape of x");
         TORCH_CHECK(dy_in.device() == x_in.device() && dy_in.scalar_type() == x_in.scalar_type(), "bias_act: dy must have the device and dtype of x");
     }
-    const at::cuda::OptionalCUDAGuard device_guard(x_in.device());
+    const c10::cuda::OptionalCUDAGuard device_guard(x_in.device());
 
     // x keeps its layout if it is dense; dy and the output are given that same layout.
     at::Tensor x = x_in.is_non_overlapping_and_dense() ? x_in : x_in.contiguous();
@@ -150,7 +150,7 @@ at::Tensor bias_act_cuda(const at::Tensor& x_in, const at::Tensor& b_in, const a
 
     const int threads = 256;
     const int blocks = (int)std::min<int64_t>((numel + threads - 1) / threads, 1 << 20);
-    cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+    cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(), "bias_act_cuda", [&]
     {
         typedef at::acc_type<scalar_t, true> acc_t;

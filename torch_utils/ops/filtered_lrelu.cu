@@ -5,7 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <algorithm>
@@ -47,7 +47,7 @@ at::Tensor lrelu_mask_cuda(const at::Tensor& g_in, const at::Tensor& states_in, 
 {
     TORCH_CHECK(g_in.is_cuda() && states_in.device() == g_in.device(), "lrelu_mask: g and states must be on the same CUDA device");
     TORCH_CHECK(states_in.scalar_type() == at::kByte && states_in.sizes() == g_in.sizes(), "lrelu_mask: states must be uint8 shaped like g");
-    const at::cuda::OptionalCUDAGuard device_guard(g_in.device());
+    const c10::cuda::OptionalCUDAGuard device_guard(g_in.device());
     at::Tensor g = g_in.contiguous();
     at::Tensor states = states_in.contiguous();
     at::Tensor out = at::empty_like(g);
@@ -57,7 +57,7 @@ at::Tensor lrelu_mask_cuda(const at::Tensor& g_in, const at::Tensor& states_in, 
 
     const int threads = 256;
     const int blocks = (int)std::min<int64_t>((numel + threads - 1) / threads, 1 << 20);
-    cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+    cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, g.scalar_type(), "lrelu_mask_cuda", [&]
     {
         typedef at::acc_type<scalar_t, true> acc_t;

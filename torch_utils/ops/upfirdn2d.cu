@@ -5,7 +5,7 @@
 #include <ATen/ATen.h>
 #include <ATen/AccumulateType.h>
 #include <ATen/Dispatch.h>
-#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <algorithm>
@@ -123,7 +123,7 @@ static at::Tensor run_pass(const at::Tensor& x, const at::Tensor& fs, int fw, in
 
     const int threads = 256;
     const int blocks = (int)std::min<int64_t>((y.numel() + threads - 1) / threads, 1 << 20);
-    cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+    cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
     const bool has_bias = b.defined() && b.numel() > 0;
     AT_DISPATCH_FLOATING_TYPES_AND2(at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(), "upfirdn2d_cuda", [&]
     {
@@ -150,7 +150,7 @@ at::Tensor upfirdn2d_cuda(const at::Tensor& x_in, const at::Tensor& f, const at:
         TORCH_CHECK(b_in.dim() == 1 && b_in.size(0) == x_in.size(1), "upfirdn2d: b must be 1D with one entry per channel");
         TORCH_CHECK(b_in.device() == x_in.device() && b_in.scalar_type() == x_in.scalar_type(), "upfirdn2d: b must have the device and dtype of x");
     }
-    const at::cuda::OptionalCUDAGuard device_guard(x_in.device());
+    const c10::cuda::OptionalCUDAGuard device_guard(x_in.device());
     at::Tensor x = x_in.contiguous();
     at::Tensor b = has_bias ? b_in.contiguous() : at::Tensor();
 
