@@ -232,3 +232,29 @@ def test_snapshot_loads_in_fresh_process(trained_run, tmp_path):
     assert data['progress']['cur_nimg'] == 96      # the last tick's snapshot replaced the earlier ones of kimg 0
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# Augmentation in front of the diffusion (--aug ada|diff) and the plain baseline (--no-diffusion) train too.
+
+@pytest.mark.parametrize('variant', ['ada', 'diff', 'nodiffusion'])
+def test_training_variants(tmp_path, variant):
+    run_dir = tmp_path / f'00000-{variant}'
+    c = tiny_config(run_dir, total_kimg=0.032, kimg_per_tick=0.016)
+    if variant == 'nodiffusion':
+        c.diffusion_kwargs = None
+    else:
+        c.diffusion_kwargs.aug = variant
+    training_loop.training_loop(**c)
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        ticks = [json.loads(line) for line in f]
+    assert ticks[-1]['Progress/kimg']['mean'] == pytest.approx(0.032)
+    assert all(np.isfinite(tick['Loss/D/loss']['mean']) for tick in ticks[1:])
+    with open(os.path.join(run_dir, 'network-snapshot-000000.pkl'), 'rb') as f:
+        pipe = pickle.load(f)['augment_pipe']
+    if variant == 'nodiffusion':
+        assert pipe is None and 'Progress/diffusion_p' not in ticks[-1]
+    else:
+        assert type(pipe.aug).__name__ == {'ada': 'AugmentPipe', 'diff': 'DiffAugmentPipe'}[variant]
+        # ADA's probability follows the diffusion's p (no ada_maxp cap here).
+        if variant == 'ada':
+            assert float(pipe.aug.p) == pytest.approx(pipe.p)
