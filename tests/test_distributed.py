@@ -1,10 +1,13 @@
-"""Multi-process training on the CPU (gloo): ranks stay identical, and 2 ranks x B images give the same
-gradients and steps as 1 process x 2B images (and as 1 process accumulating 2 rounds of B)."""
+"""Multi-process training on the CPU (gloo): ranks stay identical, 2 ranks x B images give the same
+gradients and steps as 1 process x 2B images (and as 1 process accumulating 2 rounds of B), and a failing
+rank ends the whole job with its error."""
 
 import os
 import subprocess
 import sys
 
+import numpy as np
+import PIL.Image
 import torch
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -94,3 +97,20 @@ def test_train_cli_two_processes(tmp_path):
     assert log.count('tick ') >= 3 and 'Exiting...' in log
 
 #----------------------------------------------------------------------------
+
+def test_failing_rank_stops_the_job(tmp_path):
+    # One image is truncated after its header: the constructor's header scan passes, and the rank whose share of the
+    # data holds it fails when decoding. The other rank is blocked in a collective; the job must still end, non-zero,
+    # with the failing file named, well before the distributed timeout.
+    data = tmp_path / 'data'
+    data.mkdir()
+    rnd = np.random.RandomState(0)
+    for i in range(16):
+        PIL.Image.fromarray(rnd.randint(0, 256, [16, 16], dtype=np.uint8)).save(data / f'img{i:02d}.png')
+    blob = (data / 'img05.png').read_bytes()
+    (data / 'img05.png').write_bytes(blob[:len(blob) // 2])
+    cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(tmp_path / 'runs'), '--data', str(data), '--cfg', 'demo',
+           '--gpus', '2', '--batch', '8', '--kimg', '1', '--tick', '0.016', '--snap', '100', '--workers', '0']
+    proc = subprocess.run(cmd, cwd=str(tmp_path), env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'img05.png' in proc.stdout + proc.stderr and 'cannot decode image' in proc.stdout + proc.stderr
