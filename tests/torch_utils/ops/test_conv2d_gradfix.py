@@ -27,27 +27,16 @@ TRANSPOSE_ARGS = [
 
 #----------------------------------------------------------------------------
 
-@pytest.mark.parametrize('args', CONV_ARGS)
-def test_conv2d_matches_torch(enabled, args):
-    x = torch.randn([2, 4, 7, 6], dtype=torch.float64, requires_grad=True)
-    w = torch.randn([6, 4 // args['groups'], 3, 3], dtype=torch.float64, requires_grad=True)
+# conv2d takes weights [out, in / groups, kh, kw], conv_transpose2d [in, out / groups, kh, kw].
+@pytest.mark.parametrize('op,ref_op,x_shape,w_shape,args',
+    [(conv2d_gradfix.conv2d, torch.nn.functional.conv2d, [2, 4, 7, 6], [6, 4 // args['groups'], 3, 3], args) for args in CONV_ARGS] +
+    [(conv2d_gradfix.conv_transpose2d, torch.nn.functional.conv_transpose2d, [2, 4, 4, 5], [4, 6 // args['groups'], 3, 3], args) for args in TRANSPOSE_ARGS])
+def test_matches_torch(enabled, op, ref_op, x_shape, w_shape, args):
+    x = torch.randn(x_shape, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(w_shape, dtype=torch.float64, requires_grad=True)
     b = torch.randn([6], dtype=torch.float64, requires_grad=True)
-    y = conv2d_gradfix.conv2d(x, w, b, **args)
-    y_ref = torch.nn.functional.conv2d(x, w, b, **args)
-    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
-    go = torch.randn_like(y)
-    grads = torch.autograd.grad(y, [x, w, b], go)
-    grads_ref = torch.autograd.grad(y_ref, [x, w, b], go)
-    for g, g_ref in zip(grads, grads_ref):
-        torch.testing.assert_close(g, g_ref)
-
-@pytest.mark.parametrize('args', TRANSPOSE_ARGS)
-def test_conv_transpose2d_matches_torch(enabled, args):
-    x = torch.randn([2, 4, 4, 5], dtype=torch.float64, requires_grad=True)
-    w = torch.randn([4, 6 // args['groups'], 3, 3], dtype=torch.float64, requires_grad=True)
-    b = torch.randn([6], dtype=torch.float64, requires_grad=True)
-    y = conv2d_gradfix.conv_transpose2d(x, w, b, **args)
-    y_ref = torch.nn.functional.conv_transpose2d(x, w, b, **args)
+    y = op(x, w, b, **args)
+    y_ref = ref_op(x, w, b, **args)
     torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
     go = torch.randn_like(y)
     grads = torch.autograd.grad(y, [x, w, b], go)
