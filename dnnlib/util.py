@@ -4,6 +4,7 @@ construction of objects from dotted names, file-tree copying and URL access with
 Names and signatures follow the StyleGAN2-ADA family, because official network pickles refer to them
 (e.g. `dnnlib.util.EasyDict`) and configurations pass `class_name` / `func_name` strings around."""
 
+import contextlib
 import fnmatch
 import hashlib
 import importlib
@@ -250,6 +251,30 @@ def copy_files_and_create_dirs(files: List[Tuple[str, str]]) -> None:
 
 #----------------------------------------------------------------------------
 
+def write_atomic(fname: str, data: bytes) -> None:
+    """Write through a uniquely named temporary file + fsync + rename (+ fsync of the folder), so that a process
+    killed at any moment leaves either the old file or the complete new one. On an OSError (e.g. disk full) the
+    temporary file is removed and the error re-raised; an existing file of that name is untouched."""
+    tmp = f'{fname}.{uuid.uuid4().hex}.tmp'   # unique: concurrent writers (ranks, runs sharing a cache) never collide
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, fname)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+    if hasattr(os, 'O_DIRECTORY'): # Make the rename itself durable (POSIX).
+        fd = os.open(os.path.dirname(os.path.abspath(fname)), os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+#----------------------------------------------------------------------------
+
 def is_url(obj: Any, allow_file_urls: bool = False) -> bool:
     """True if obj is a string holding an http(s)-like URL with a host name (or a file:// URL when allowed)."""
     if not isinstance(obj, str) or '://' not in obj:
@@ -325,12 +350,9 @@ def open_url(url: str, cache_dir: Optional[str] = None, num_attempts: int = 10, 
     if not cache:
         return io.BytesIO(data)
 
-    # Write to a unique temp file first and rename: concurrent processes never see a partial cache file.
+    # Atomic: concurrent processes never see a partial cache file.
     os.makedirs(cache_dir, exist_ok=True)
-    temp_file = os.path.join(cache_dir, 'tmp_' + uuid.uuid4().hex + '_' + os.path.basename(cache_file))
-    with open(temp_file, 'wb') as f:
-        f.write(data)
-    os.replace(temp_file, cache_file)
+    write_atomic(cache_file, data)
     return cache_file if return_filename else open(cache_file, 'rb')
 
 #----------------------------------------------------------------------------

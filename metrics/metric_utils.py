@@ -14,7 +14,6 @@ import json
 import os
 import pickle
 import time
-import uuid
 import warnings
 from typing import Callable, Iterator, Optional
 
@@ -312,12 +311,9 @@ class FeatureStats:
         return mean, cov
 
     def save(self, pkl_file: str) -> None:
-        # Unique temp file + rename: concurrent runs never read a half-written cache entry.
+        # Atomic: concurrent runs never read a half-written cache entry.
         os.makedirs(os.path.dirname(pkl_file) or '.', exist_ok=True)
-        temp_file = f'{pkl_file}.{uuid.uuid4().hex}.tmp'
-        with open(temp_file, 'wb') as f:
-            pickle.dump(self.__dict__, f)
-        os.replace(temp_file, pkl_file)
+        dnnlib.util.write_atomic(pkl_file, pickle.dumps(self.__dict__))
 
     @staticmethod
     def load(pkl_file: str) -> 'FeatureStats':

@@ -8,10 +8,8 @@ Every network snapshot network-snapshot-NNNNNN.pkl is accompanied by
 Loading these (load_safe) constructs our own classes, by name from SAFE_CLASSES only, and copies the tensors in:
 unlike unpickling, it executes nothing stored in the files."""
 
-import contextlib
 import hashlib
 import json
-import os
 import random
 import re
 from typing import Any, Dict
@@ -21,6 +19,7 @@ import safetensors.torch
 import torch
 
 import dnnlib
+from dnnlib.util import write_atomic   # module attribute: tests stand in for it to simulate crashes and full disks
 
 #----------------------------------------------------------------------------
 
@@ -37,30 +36,6 @@ SAFE_DATASET_CLASSES = (
     'training.dataset.DigitsDataset',
 )
 SAFE_NETWORKS = ('G', 'D', 'G_ema')
-
-#----------------------------------------------------------------------------
-
-def write_atomic(fname: str, data: bytes) -> None:
-    """Write through a temporary file + fsync + rename (+ fsync of the folder), so that a run killed at any moment
-    leaves either the old file or the complete new one. On an OSError (e.g. disk full) the temporary file is
-    removed and the error re-raised; an existing file of that name is untouched."""
-    tmp = fname + '.tmp'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, fname)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-    if hasattr(os, 'O_DIRECTORY'): # Make the rename itself durable (POSIX).
-        fd = os.open(os.path.dirname(os.path.abspath(fname)), os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 #----------------------------------------------------------------------------
 
