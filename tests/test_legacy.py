@@ -1,8 +1,11 @@
-"""Tests of legacy.py: our snapshots, a hand-made official-style pickle (version-4 persistence metas with their
-own module source, PyTorch 1.x module state) that loads, runs and goes through generate.py, force_fp16, and one-line
-errors naming the file for everything that is not a usable network pickle."""
+"""Tests of legacy.py: our snapshots, a hand-made official-style pickle (version-6 persistence metas with their
+own module source, PyTorch 1.x module state) that loads, runs and goes through generate.py, snapshots as the
+official Diffusion-GAN training loops write them (their diffusion object, with helper classes referenced by module
+names this codebase lacks, and a 'progress' dict), force_fp16, and one-line errors naming the file for everything
+that is not a usable network pickle."""
 
 import collections
+import importlib
 import copy
 import io
 import pickle
@@ -20,6 +23,7 @@ import legacy
 from dnnlib.cli import run_cli
 from torch_utils import persistence
 from training import networks_stylegan2 as net
+from training.diffusion import Diffusion
 
 #----------------------------------------------------------------------------
 # An official-style network module: self-contained source that uses the framework names official pickles
@@ -86,7 +90,7 @@ def _module_state(parameters, buffers=None, modules=None, **attrs):
 
 TOY = dict(z_dim=4, c_dim=2, img_resolution=4, img_channels=3)
 
-def official_style_pickle(module_src=_TOY_SRC, seed=0):
+def official_style_pickle(module_src=_TOY_SRC, seed=0, version=6, **extra):
     """Bytes of an official-style snapshot of the toy networks, plus its weights for reference computations."""
     rnd = np.random.RandomState(seed)
     num_out = TOY['img_channels'] * TOY['img_resolution'] ** 2
@@ -99,9 +103,10 @@ def official_style_pickle(module_src=_TOY_SRC, seed=0):
     fc = torch.nn.Linear(1, 1)
     fc.__setstate__(fc_state)
     D_state = _module_state({}, modules=dict(fc=fc), _init_args=(), _init_kwargs=dict(c_dim=TOY['c_dim'], img_resolution=4, img_channels=3))
-    meta = lambda class_name, state: _Persistent(dict(type='class', version=4, module_src=module_src, class_name=class_name, state=state))
+    meta = lambda class_name, state: _Persistent(dict(type='class', version=version, module_src=module_src, class_name=class_name, state=state))
     data = dict(G=meta('ToyGenerator', G_state), D=meta('ToyDiscriminator', D_state), G_ema=meta('ToyGenerator', copy.deepcopy(G_state)),
         augment_pipe=None, training_set_kwargs=dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path='toy.zip', use_labels=True))
+    data.update(extra)
     return pickle.dumps(data, protocol=4), weights
 
 def toy_reference(weights, z, c, psi):
@@ -110,6 +115,86 @@ def toy_reference(weights, z, c, psi):
     w_avg = weights['w_avg'].double().numpy()
     x = np.tanh(w_avg + psi * (x - w_avg) + weights['bias'].double().numpy())
     return x.reshape(-1, TOY['img_channels'], TOY['img_resolution'], TOY['img_resolution'])
+
+#----------------------------------------------------------------------------
+# Snapshots as the official Diffusion-GAN training loops write them: next to G, D and G_ema, their diffusion object
+# (a persistent class whose module source imports the fork's training.adaaug, which this codebase does not have) and
+# a 'progress' dict of tensors. Inside the diffusion, the augmentation is a plain class pickled by reference to the
+# fork's module (training.diffusion.Identity, or training.augment.Identity in diffusion-insgen; the fork's
+# training.diffaug.DiffAugment for --aug=diff) or a persistent ADA object of the fork's training/adaaug.py source.
+
+_FORK_DIFFUSION_SRC = textwrap.dedent('''
+    import numpy as np
+    import torch
+    from torch_utils import persistence
+    from training.diffaug import DiffAugment
+    from training.adaaug import AdaAugment
+
+    @persistence.persistent_class
+    class Diffusion(torch.nn.Module):
+        pass # never executed here: legacy.py converts the state to training.diffusion.Diffusion
+''')
+
+_FORK_ADA_SRC = textwrap.dedent('''
+    import torch
+    from torch_utils import persistence
+    from torch_utils.ops import upfirdn2d
+
+    @persistence.persistent_class
+    class ADA(torch.nn.Module):
+        def __init__(self, p=0.6):
+            super().__init__()
+            self.p = torch.tensor(p)
+''')
+
+def _fork_helper(monkeypatch, module, name, **attrs):
+    """An instance of a plain nn.Module class that pickles by reference as module.name (the fork's class), which
+    exists here only while monkeypatch is active."""
+    helper_class = type(name, (torch.nn.Module,), dict(forward=lambda self, x: x))
+    helper_class.__module__ = module
+    monkeypatch.setattr(importlib.import_module(module), name, helper_class, raising=False)
+    helper = helper_class()
+    helper.__dict__.update(attrs)
+    return helper
+
+def fork_diffusion(monkeypatch, aug='no', p=0.3125, t_min=10, t_max=1000, ts_dist='priority', fork='stylegan2', seed=0):
+    """The diffusion object of an official snapshot: its persistence meta (version 6) and the numbers it holds."""
+    T = int(np.clip(t_min + round(p * (t_max - t_min)), t_min, t_max))
+    rnd = np.random.RandomState(seed)
+    t_epl = np.zeros(64, dtype=np.int64)
+    t_epl[:32] = rnd.choice(np.arange(1, T + 1), size=32, p=np.arange(T) / np.arange(T).sum())
+    if aug == 'ada':
+        aug_module = _Persistent(dict(type='class', version=6, module_src=_FORK_ADA_SRC, class_name='ADA',
+            state=_module_state({}, p=torch.tensor(p), _init_args=(), _init_kwargs=dict(p=0.0))))
+    elif aug == 'diff':
+        aug_module = _fork_helper(monkeypatch, 'training.diffaug', 'DiffAugment', policy='color,translation', channels_first=True)
+    else:
+        aug_module = _fork_helper(monkeypatch, 'training.augment' if fork == 'insgen' else 'training.diffusion', 'Identity')
+    betas = torch.linspace(1e-4, 2e-2, T)
+    alphas_bar = torch.cat([torch.ones(1), (1 - betas).cumprod(0)])
+    state = _module_state({}, modules=dict(aug=aug_module), p=p, aug_type=aug, ada_maxp=None, noise_type='gauss', base_noise_type='gauss',
+        beta_schedule='linear', beta_start=1e-4, beta_end=2e-2, t_min=t_min, t_max=t_max, t_add=t_max - t_min, ts_dist=ts_dist,
+        noise_std=0.05, betas=betas, num_timesteps=T, alphas=1 - betas, alphas_bar_sqrt=alphas_bar.sqrt(),
+        one_minus_alphas_bar_sqrt=(1 - alphas_bar).sqrt(), t_epl=t_epl, _init_args=(), _init_kwargs=dict(aug=aug, ts_dist=ts_dist))
+    meta = _Persistent(dict(type='class', version=6, module_src=_FORK_DIFFUSION_SRC, class_name='AugmentPipe' if fork == 'insgen' else 'Diffusion', state=state))
+    return meta, dict(p=p, T=T, t_pool=t_epl)
+
+def fork_progress(p, cur_nimg=40000):
+    return dict(cur_nimg=torch.LongTensor([cur_nimg]), cur_tick=torch.LongTensor([10]), cur_p=torch.FloatTensor([p]),
+        batch_idx=torch.LongTensor([cur_nimg // 32]), best_fid=9999.0, pl_mean=torch.zeros([]))
+
+def official_training_snapshot(monkeypatch, aug='no', fork='stylegan2', seed=0, networks=None, training_set_kwargs=None):
+    """Bytes of a snapshot of an official Diffusion-GAN training loop (toy networks unless `networks` gives G, D
+    and G_ema), plus the toy weights and the diffusion numbers it holds."""
+    diffusion, numbers = fork_diffusion(monkeypatch, aug=aug, fork=fork)
+    key = 'augment_pipe' if fork == 'insgen' else 'diffusion'
+    if networks is None:
+        data_bytes, weights = official_style_pickle(seed=seed, **{key: diffusion}, progress=fork_progress(numbers['p']))
+    else:
+        data = dict(networks, training_set_kwargs=training_set_kwargs or dict(class_name='training.dataset.DigitsDataset'), progress=fork_progress(numbers['p']))
+        data[key] = diffusion
+        data_bytes, weights = pickle.dumps(data, protocol=4), None
+    return data_bytes, weights, numbers
 
 def tiny_snapshot(path, **extra):
     torch.manual_seed(0)
@@ -244,3 +329,116 @@ def test_error_names_stream_file(tmp_path):
         legacy.load_network_pkl(io.BytesIO(b'plain text'))
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+# The persistence wire format version.
+
+class _MetaRecorder(pickle.Unpickler):
+    """Reads a pickle, recording the meta of every persistent object instead of rebuilding it."""
+    def __init__(self, f):
+        super().__init__(f)
+        self.metas = []
+    def find_class(self, module, name):
+        if (module, name) == ('torch_utils.persistence', '_reconstruct_persistent_obj'):
+            return lambda meta: self.metas.append(meta)
+        return super().find_class(module, name)
+
+def persistent_metas(data_bytes):
+    recorder = _MetaRecorder(io.BytesIO(data_bytes))
+    recorder.load()
+    return recorder.metas
+
+def test_our_pickles_say_version_6(tmp_path):
+    # The official loaders assert meta['version'] == 6 on every persistent object.
+    path = tmp_path / 'snapshot.pkl'
+    tiny_snapshot(str(path))
+    metas = persistent_metas(path.read_bytes())
+    assert {meta['version'] for meta in metas} == {6} # every persistent layer, not only the networks
+    assert {'Generator', 'Discriminator', 'SynthesisLayer'} <= {meta['class_name'] for meta in metas}
+
+def test_legacy_version_4_of_our_snapshots_loads():
+    # The demo checkpoint was written while this project wrote version 4; it must keep loading.
+    with open('checkpoints/demo-digits32-100kimg.pkl', 'rb') as f:
+        data_bytes = f.read()
+    assert {meta['version'] for meta in persistent_metas(data_bytes)} == {4}
+    G = legacy.load_network_pkl(io.BytesIO(data_bytes))['G_ema']
+    assert G.img_resolution == 32
+    assert legacy.load_network_pkl(io.BytesIO(official_style_pickle(version=4)[0]))['G_ema'].z_dim == TOY['z_dim']
+
+def test_other_versions_one_line_exit_2(tmp_path, capsys):
+    path = tmp_path / 'v5.pkl'
+    path.write_bytes(official_style_pickle(version=5)[0])
+    with pytest.raises(SystemExit) as exc:
+        run_cli(generate.main, args=[f'--network={path}', '--seeds=0', f'--outdir={tmp_path / "out"}'], prog='generate.py')
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err == f'generate.py: error: {path}: Persistent object in pickle has format version 5, expected 6'
+    assert not (tmp_path / 'out').exists()
+
+#----------------------------------------------------------------------------
+# Snapshots of the official training loops.
+
+@pytest.mark.parametrize('aug,fork', [('no', 'stylegan2'), ('ada', 'stylegan2'), ('diff', 'stylegan2'), ('no', 'insgen')])
+def test_official_training_snapshot_converts_diffusion(monkeypatch, capsys, aug, fork):
+    data_bytes, weights, numbers = official_training_snapshot(monkeypatch, aug=aug, fork=fork)
+    monkeypatch.undo() # the fork's helper classes exist only while the snapshot is written
+    assert not hasattr(importlib.import_module('training.diffusion'), 'Identity')
+    data = legacy.load_network_pkl(io.BytesIO(data_bytes))
+    assert capsys.readouterr().err == '' # a conversion, not a skip
+    diffusion = data['augment_pipe' if fork == 'insgen' else 'diffusion']
+    assert type(diffusion) is Diffusion
+    assert diffusion.p == numbers['p'] and diffusion.T == numbers['T'] == 10 + round(0.3125 * 990)
+    assert np.array_equal(diffusion.t_pool, numbers['t_pool']) and diffusion.aug_type == aug
+    assert diffusion.noise_sd == 0.05 and diffusion.ts_dist == 'priority' and (diffusion.t_min, diffusion.t_max) == (10, 1000)
+    # The schedule rebuilt for T equals the one the fork stored (linear betas 1e-4 .. 2e-2 over T steps).
+    np.testing.assert_allclose(np.sqrt(diffusion.alphas_bar), np.cumprod(np.r_[1.0, 1 - np.linspace(1e-4, 2e-2, numbers['T'])]) ** 0.5, rtol=1e-12)
+    if aug == 'ada':
+        assert float(diffusion.aug.p) == numbers['p']
+    if aug == 'diff':
+        assert diffusion.aug.policy == 'color,translation'
+    assert data['progress']['cur_p'].item() == numbers['p'] and data['progress']['cur_nimg'].item() == 40000
+    z = np.random.RandomState(2).randn(2, TOY['z_dim'])
+    c = np.eye(2)[[0, 1]]
+    img = data['G_ema'](torch.from_numpy(z), torch.from_numpy(c), truncation_psi=0.7, force_fp32=True)
+    np.testing.assert_allclose(img.double().numpy(), toy_reference(weights, z, c, 0.7), rtol=1e-5, atol=1e-5)
+    x_t, t = diffusion(torch.zeros([5, 3, 4, 4]))
+    assert x_t.shape == (5, 3, 4, 4) and set(t.flatten().tolist()) <= set(numbers['t_pool'].tolist())
+
+def test_official_training_snapshot_through_generate(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    data_bytes, weights, _numbers = official_training_snapshot(monkeypatch, aug='ada', seed=4)
+    path = tmp_path / 'network-snapshot-001000.pkl'
+    path.write_bytes(data_bytes)
+    outdir = tmp_path / 'out'
+    run_cli(generate.main, args=[f'--network={path}', '--seeds=1,2', '--class=0', '--trunc=0.8', f'--outdir={outdir}'], prog='generate.py')
+    for seed in [1, 2]:
+        z = np.random.RandomState(seed).randn(1, TOY['z_dim'])
+        reference = toy_reference(weights, z, np.array([[1.0, 0.0]]), 0.8)[0].transpose(1, 2, 0)
+        with PIL.Image.open(outdir / f'seed{seed:04d}.png') as image:
+            assert np.abs(np.array(image).astype(np.float64) - np.clip(reference * 127.5 + 128, 0, 255)).max() < 1 + 1e-4
+
+def test_unknown_extras_are_skipped_with_one_warning(monkeypatch, capsys):
+    # InsGen-like extras: a persistent head whose source imports a module we lack, and a plain class we lack.
+    head_src = 'import torch\nfrom torch_utils import persistence\nfrom training.contrastive_head import CLHead\n'
+    head = _Persistent(dict(type='class', version=6, module_src=head_src, class_name='DHead', state={}))
+    queue = _fork_helper(monkeypatch, 'training', 'ContrastiveQueue', size=4096)
+    data_bytes, weights = official_style_pickle(DHead=head, extras=dict(queue=queue))
+    monkeypatch.undo()
+    data = legacy.load_network_pkl(io.BytesIO(data_bytes), name='insgen.pkl')
+    [warning] = capsys.readouterr().err.splitlines()
+    assert warning.startswith('Warning: insgen.pkl: skipped DHead (DHead); extras (training.ContrastiveQueue)'), warning
+    assert isinstance(data['DHead'], legacy.SkippedObject) and "No module named 'training.contrastive_head'" in data['DHead'].reason
+    assert data['extras']['queue'].pickled_state['size'] == 4096
+    with pytest.raises(dnnlib.UserError, match='training.ContrastiveQueue was skipped'):
+        data['extras']['queue'](torch.zeros(1))
+    assert data['G_ema'].z_dim == TOY['z_dim']
+
+def test_missing_class_in_a_network_names_it(monkeypatch, tmp_path):
+    data_bytes, _weights = official_style_pickle()
+    data = pickle.loads(data_bytes)
+    data['G_ema'].extra_layer = _fork_helper(monkeypatch, 'training', 'ModulatedLayer')
+    path = tmp_path / 'needs_class.pkl'
+    path.write_bytes(pickle.dumps(data))
+    monkeypatch.undo()
+    message = _error_of(path)
+    assert message == f"{path}: G_ema cannot be loaded: class ModulatedLayer of module training is not in this codebase (the module has no ModulatedLayer)"
+    assert 'truncated' not in message and 'corrupt' not in message

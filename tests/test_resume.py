@@ -20,6 +20,7 @@ import torch
 import dnnlib
 import train
 from tests.cli_helpers import run_command
+from tests.test_legacy import official_training_snapshot
 from tests.test_train import tiny_config, write_pngs
 from torch_utils import misc
 from training import snapshot
@@ -183,7 +184,7 @@ def test_resume_rejects_finished_snapshot(runs, tmp_path):
         training_loop.training_loop(**c)
 
 def test_resume_without_state_transfers_networks_only(runs, tmp_path):
-    # A pickle in the official format (no resume_state): its networks are copied, everything else starts afresh.
+    # A pickle without resume_state: its networks and its diffusion's p are copied, everything else starts afresh.
     data = load_pkl(runs.straight / 'network-snapshot-000000.pkl')
     for key in ['resume_state', 'progress', 'diffusion_state']:
         del data[key]
@@ -195,9 +196,29 @@ def test_resume_without_state_transfers_networks_only(runs, tmp_path):
     training_loop.training_loop(**c)
     result = load_pkl(tmp_path / '00000-transfer' / 'network-snapshot-000000.pkl')
     assert result['progress'] == dict(cur_nimg=8, cur_tick=0, batch_idx=1)
-    assert result['diffusion_state']['p'] == 0
+    assert result['diffusion_state']['p'] == data['augment_pipe'].p > 0 # one minibatch: no adaptation yet
     for name in ['G', 'D']: # parameters only: G's w_avg tracks the latents it saw
         a, b = dict(result[name].named_parameters()), dict(data[name].named_parameters())
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+def test_resume_from_official_training_snapshot(runs, tmp_path, monkeypatch, capsys):
+    # A snapshot of the official Diffusion-GAN loop: networks, its own diffusion object under 'diffusion' (p 0.3125)
+    # and a 'progress' dict. G, D, G_ema and p carry over as a start; T follows from p with this run's t_min/t_max.
+    ours = load_pkl(runs.straight / 'network-snapshot-000000.pkl')
+    networks = {name: ours[name] for name in ['G', 'D', 'G_ema']}
+    data_bytes, _weights, numbers = official_training_snapshot(monkeypatch, networks=networks)
+    monkeypatch.undo()
+    official = tmp_path / 'official.pkl'
+    official.write_bytes(data_bytes)
+    c = tiny_config(tmp_path / '00000-official', total_kimg=0.008, resume_pkl=str(official), image_snapshot_ticks=None)
+    for opt_kwargs in [c.G_opt_kwargs, c.D_opt_kwargs]:
+        opt_kwargs.lr = 0
+    training_loop.training_loop(**c)
+    assert 'Diffusion from the resumed snapshot: p 0.3125, T 38' in capsys.readouterr().out
+    result = load_pkl(tmp_path / '00000-official' / 'network-snapshot-000000.pkl')
+    assert result['diffusion_state']['p'] == numbers['p'] and result['diffusion_state']['T'] == 10 + round(0.3125 * (100 - 10))
+    for name in ['G', 'D']:
+        a, b = dict(result[name].named_parameters()), dict(ours[name].named_parameters())
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
 def test_cli_resume_latest(tmp_path):

@@ -3,7 +3,9 @@ pickle loads and runs without the code it was trained with (only dnnlib and torc
 
 Wire format (shared with StyleGAN2-ADA / StyleGAN3 / Diffusion-GAN, whose official pickles load here):
 an instance reduces to `(torch_utils.persistence._reconstruct_persistent_obj, (meta,))` with
-meta = dict(type='class', version=4, module_src=<module source>, class_name=<name>, state=<instance state>).
+meta = dict(type='class', version=6, module_src=<module source>, class_name=<name>, state=<instance state>).
+NVIDIA's releases and the three Diffusion-GAN forks write version 6 and accept nothing else; so do we, except that
+we also read 4, which this project's own snapshots carried until the format version was corrected (same layout).
 Unpickling executes module_src as a fresh module (once per distinct source), looks the class up in it and
 restores the state into an instance created without calling __init__."""
 
@@ -20,7 +22,8 @@ import dnnlib
 
 #----------------------------------------------------------------------------
 
-_version            = 4         # Wire format version; the official releases write and expect 4.
+_version            = 6         # Wire format version; the official releases write and expect 6.
+_legacy_versions    = (4,)      # Also read: this project's snapshots before the fix wrote 4, with the same layout.
 _decorators         = set()     # Every class returned by persistent_class().
 _orig_to_decorator  = dict()    # Undecorated class -> its persistent subclass, so that decorating is idempotent.
 _import_hooks       = []        # Callables meta -> meta applied when unpickling, in registration order.
@@ -111,6 +114,15 @@ def import_hook(hook: Callable[[dnnlib.EasyDict], dnnlib.EasyDict]) -> None:
 
 #----------------------------------------------------------------------------
 
+def check_meta(meta: Dict[str, Any]) -> None:
+    """Raise UserError unless meta is a persistent-class meta of a wire format version we read."""
+    if meta.get('version') != _version and meta.get('version') not in _legacy_versions:
+        raise dnnlib.UserError(f'Persistent object in pickle has format version {meta.get("version")}, expected {_version}')
+    if meta.get('type') != 'class':
+        raise dnnlib.UserError(f'Persistent object in pickle has type "{meta.get("type")}", expected "class"')
+
+#----------------------------------------------------------------------------
+
 def _reconstruct_persistent_obj(meta: Dict[str, Any]) -> Any:
     """Unpickling entry point referenced by name from every persistent pickle; do not rename."""
     meta = dnnlib.EasyDict(meta)
@@ -121,10 +133,7 @@ def _reconstruct_persistent_obj(meta: Dict[str, Any]) -> Any:
         if meta is None:
             raise RuntimeError(f'persistence import hook {hook!r} returned None instead of the meta dict')
 
-    if meta.get('version') != _version:
-        raise dnnlib.UserError(f'Persistent object in pickle has format version {meta.get("version")}, expected {_version}')
-    if meta.get('type') != 'class':
-        raise dnnlib.UserError(f'Persistent object in pickle has type "{meta.get("type")}", expected "class"')
+    check_meta(meta)
 
     module = _src_to_module(meta.module_src)
     if meta.class_name not in module.__dict__:

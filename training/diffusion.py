@@ -16,6 +16,7 @@ Optionally an image augmentation ('ada': training.augment.AugmentPipe, its p fol
 noise), so G trains through it. The object is persistent and stored in snapshots as 'augment_pipe'."""
 
 import importlib.util
+from typing import Optional
 
 import numpy as np
 import torch
@@ -193,5 +194,15 @@ class Diffusion(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f'p={self.p:.4f}, T={self.T}, beta_schedule={self.beta_schedule!r}, ts_dist={self.ts_dist!r}, noise_sd={self.noise_sd}'
+
+#----------------------------------------------------------------------------
+
+def adaptive_p_of(obj) -> Optional[float]:
+    """The adaptive p of a Diffusion object, or None for anything else (e.g. StyleGAN2-ADA's AugmentPipe, whose
+    p is ADA's). Unpickled objects are instances of the class their pickle's source defines, which is not this
+    module's class when the source differs, so they are recognised by name and state."""
+    if type(obj).__name__ == 'Diffusion' and hasattr(obj, 'get_state') and isinstance(getattr(obj, 'p', None), float):
+        return obj.p
+    return None
 
 #----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
 from torch_utils.ops import grid_sample_gradfix
 from training import snapshot
+from training.diffusion import adaptive_p_of
 
 #----------------------------------------------------------------------------
 
@@ -194,17 +195,21 @@ def training_loop(
     grid_sample_gradfix.enabled = True
 
     # Resume: an exact continuation from a snapshot of ours (it has a 'resume_state'), else networks only.
+    # Without a resume state, the diffusion's p is taken over from a snapshot that has a diffusion (ours keep it
+    # as 'augment_pipe', the official Diffusion-GAN loop as 'diffusion'; legacy.py converts theirs to ours).
     resume_data = None
     resume_state = None
+    resume_p = None
     if resume_pkl is not None:
         if rank == 0:
             print(f'Resuming from "{resume_pkl}"')
             resume_data = legacy.open_network(resume_pkl)
             resume_state = resume_data.get('resume_state')
+            resume_p = next((p for p in map(adaptive_p_of, [resume_data.get('diffusion'), resume_data['augment_pipe']]) if p is not None), None)
         if num_gpus > 1:
-            shared = [resume_state]
+            shared = [resume_state, resume_p]
             torch.distributed.broadcast_object_list(shared, src=0)
-            resume_state = shared[0]
+            resume_state, resume_p = shared
 
     # Data; a resumed run's sampler continues the stream where the snapshot left it.
     if rank == 0:
@@ -237,6 +242,11 @@ def training_loop(
     if resume_state is not None and diffusion is not None and resume_state['diffusion'] is not None:
         diffusion.set_state(resume_state['diffusion']['state'])
         diffusion._rng.bit_generator.state = resume_state['diffusion']['rng']
+    elif resume_p is not None and diffusion is not None:
+        diffusion.p = resume_p
+        diffusion.update_T()
+        if rank == 0:
+            print(f'Diffusion from the resumed snapshot: p {diffusion.p:.4f}, T {diffusion.T}')
 
     if rank == 0:
         z = torch.empty([batch_gpu, G.z_dim], device=device)

@@ -1,4 +1,4 @@
-"""Tests for torch_utils.persistence: the pickle wire format (hand-built version-4 metas), round trips in a fresh
+"""Tests for torch_utils.persistence: the pickle wire format (hand-built version-6 metas, and 4, this project's legacy value), round trips in a fresh
 process without the defining module, import hooks, init args, and the early errors."""
 
 import collections
@@ -55,7 +55,7 @@ _MODULE_SRC = textwrap.dedent('''
 ''')
 
 def test_hand_built_meta_plain_class():
-    meta = dict(type='class', version=4, module_src=_PLAIN_SRC, class_name='Accumulator', state=dict(values=[1, 2, 3], offset=0.5))
+    meta = dict(type='class', version=6, module_src=_PLAIN_SRC, class_name='Accumulator', state=dict(values=[1, 2, 3], offset=0.5))
     data = _meta_pickle(meta)
     assert b'torch_utils.persistence' in data and b'_reconstruct_persistent_obj' in data
     obj = pickle.loads(data)
@@ -75,7 +75,7 @@ def test_hand_built_meta_torch_module_uses_setstate():
         _buffers=empty(), _non_persistent_buffers_set=set(), _backward_hooks=empty(), _forward_hooks=empty(),
         _forward_pre_hooks=empty(), _state_dict_hooks=empty(), _load_state_dict_pre_hooks=empty(), _modules=empty(),
         _init_args=(3,), _init_kwargs=dict(bias_init=0.0))
-    meta = dict(type='class', version=4, module_src=_MODULE_SRC, class_name='Affine', state=state)
+    meta = dict(type='class', version=6, module_src=_MODULE_SRC, class_name='Affine', state=state)
     net = pickle.loads(_meta_pickle(meta))
     x = torch.randn(4, 3)
     assert torch.allclose(net(x), 2 * (x * weight + bias))
@@ -90,12 +90,16 @@ def test_hand_built_meta_torch_module_uses_setstate():
     assert torch.allclose(re_loaded(x), net(x))
 
 def test_meta_version_and_type_are_checked():
-    for bad in [dict(version=3), dict(type='function')]:
-        meta = dict(type='class', version=4, module_src=_PLAIN_SRC, class_name='Accumulator', state=dict(values=[], offset=0))
+    # NVIDIA's loaders accept only 6; we also read 4, which our own snapshots wrote before the fix.
+    for version in [4, 6]:
+        meta = dict(type='class', version=version, module_src=_PLAIN_SRC, class_name='Accumulator', state=dict(values=[2], offset=0))
+        assert pickle.loads(_meta_pickle(meta)).values == [2]
+    for bad, message in [(dict(version=3), 'format version 3, expected 6'), (dict(version=5), 'format version 5, expected 6'), (dict(type='function'), 'type "function"')]:
+        meta = dict(type='class', version=6, module_src=_PLAIN_SRC, class_name='Accumulator', state=dict(values=[], offset=0))
         meta.update(bad)
-        with pytest.raises(dnnlib.UserError):
+        with pytest.raises(dnnlib.UserError, match=message):
             pickle.loads(_meta_pickle(meta))
-    meta = dict(type='class', version=4, module_src=_PLAIN_SRC, class_name='Missing', state={})
+    meta = dict(type='class', version=6, module_src=_PLAIN_SRC, class_name='Missing', state={})
     with pytest.raises(dnnlib.UserError, match='Missing'):
         pickle.loads(_meta_pickle(meta))
 
@@ -108,7 +112,7 @@ def test_import_hook_can_patch_meta(monkeypatch):
         meta.module_src = meta.module_src.replace('SCALE = 10', 'SCALE = 1000')
         return meta
     persistence.import_hook(hook)
-    meta = dict(type='class', version=4, module_src=_PLAIN_SRC, class_name='Accumulator', state=dict(values=[1], offset=0))
+    meta = dict(type='class', version=6, module_src=_PLAIN_SRC, class_name='Accumulator', state=dict(values=[1], offset=0))
     assert pickle.loads(_meta_pickle(meta)).total() == 1100
     assert seen == ['Accumulator']
     with pytest.raises(TypeError):
@@ -214,7 +218,7 @@ def test_is_persistent_and_errors(tmp_path):
     assert not persistence.is_persistent(_NotPersistent) and not persistence.is_persistent(_NotPersistent())
     assert not persistence.is_persistent([1, 2]) # Unhashable.
 
-    meta = dict(type='class', version=4, module_src=_MODULE_SRC, class_name='Affine', state=None)
+    meta = dict(type='class', version=6, module_src=_MODULE_SRC, class_name='Affine', state=None)
     affine_class = type(pickle.loads(_meta_pickle(meta)))
     assert persistence.is_persistent(affine_class)
     assert persistence.persistent_class(affine_class) is affine_class # Decorating twice is a no-op.
@@ -230,7 +234,7 @@ def test_is_persistent_and_errors(tmp_path):
         persistence.persistent_class(lambda: 0)
 
 def test_decorated_class_keeps_identity_and_copies_init_args():
-    meta = dict(type='class', version=4, module_src=_MODULE_SRC, class_name='Affine', state=None)
+    meta = dict(type='class', version=6, module_src=_MODULE_SRC, class_name='Affine', state=None)
     affine_class = type(pickle.loads(_meta_pickle(meta)))
     assert affine_class.__name__ == 'Affine' and isinstance(affine_class(1), torch.nn.Module)
     kwargs = dict(bias_init=0.5)
