@@ -107,7 +107,13 @@ def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int
     phase.module.requires_grad_(False)
 
     with torch.autograd.profiler.record_function(phase.name + '_opt'):
-        params = [param for param in phase.module.parameters() if param.grad is not None]
+        # A regularizer alone does not reach every parameter (R1 not D's output bias, path length not G's toRGB
+        # biases). Those take a step with a zero gradient all the same, as in the official loop (its `x * 0 +`
+        # terms in the loss): Adam's step count and second moments then advance alike for every parameter.
+        for param in phase.module.parameters():
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+        params = list(phase.module.parameters())
         if len(params) > 0:
             flat = torch.cat([param.grad.flatten() for param in params])
             if num_gpus > 1:

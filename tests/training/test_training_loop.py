@@ -1,0 +1,49 @@
+"""Tests of the training loop's step arithmetic (training/training_loop.py: make_phases, run_phase) against closed
+forms of Adam, as the official Diffusion-GAN loop computes them."""
+
+import math
+
+import pytest
+import torch
+
+from training import training_loop
+
+#----------------------------------------------------------------------------
+
+class _SplitLoss:
+    """'Dmain' reaches both parameters of a Linear(1, 1); 'Dreg' reaches only its weight, as R1 never reaches D's
+    output bias."""
+    def __init__(self, module):
+        self.module = module
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        x = torch.ones([1, 1])
+        if phase == 'Dmain':
+            self.module(x).sum().mul(gain).backward()
+        else:
+            self.module.weight.square().sum().mul(gain).backward()
+
+def test_regularizer_that_misses_a_parameter_still_steps_it():
+    # The official loop gives every parameter a gradient in every phase (its `x * 0 +` terms), so a lazy regularizer
+    # that does not reach D's output bias still advances Adam's step count for it: the bias's next step is Adam's
+    # closed form at step 2, lr * g / sqrt(v2 / (1 - beta2^2)) with v2 = (1 - beta2) g^2 (beta1 = 0), which is
+    # lr * sqrt(1 - beta2^2) / sqrt(1 - beta2) = 1.4107 lr, not the lr of a first step.
+    torch.manual_seed(0)
+    D = torch.nn.Linear(1, 1)
+    lr, beta2, reg_interval = 0.01, 0.99, 16
+    phases = training_loop.make_phases(G=torch.nn.Linear(1, 1), D=D, G_opt_kwargs=dict(class_name='torch.optim.Adam', lr=lr, betas=[0, beta2], eps=1e-8),
+        D_opt_kwargs=dict(class_name='torch.optim.Adam', lr=lr, betas=[0, beta2], eps=1e-8), G_reg_interval=4, D_reg_interval=reg_interval)
+    main, reg = [phase for phase in phases if phase.name in ('Dmain', 'Dreg')]
+    loss = _SplitLoss(D)
+    rounds = lambda: [(None, None, None, None)]
+    bias_before = D.bias.detach().clone()
+    training_loop.run_phase(phase=reg, loss=loss, rounds=rounds(), cur_nimg=0)
+    assert torch.equal(D.bias.detach(), bias_before) # a zero gradient moves nothing...
+    assert all(reg.opt.state[param]['step'] == 1 for param in D.parameters()) # ...but counts as a step
+    training_loop.run_phase(phase=main, loss=loss, rounds=rounds(), cur_nimg=0)
+    mb_ratio = reg_interval / (reg_interval + 1)
+    lr_eff, beta2_eff = lr * mb_ratio, beta2 ** mb_ratio
+    expected_step = lr_eff * math.sqrt(1 - beta2_eff ** 2) / math.sqrt(1 - beta2_eff) # g = 1 for the bias
+    assert float(bias_before - D.bias.detach()) == pytest.approx(expected_step, rel=1e-5)
+
+#----------------------------------------------------------------------------
