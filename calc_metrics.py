@@ -23,6 +23,7 @@ import legacy
 from dnnlib.cli import run_cli
 from metrics import metric_main
 from metrics import metric_utils
+from training import dataset as dataset_module
 
 #----------------------------------------------------------------------------
 
@@ -62,7 +63,7 @@ def dataset_kwargs_for(network_pkl: str, network_dict: dict, data: Optional[str]
     runs); at the generator's resolution, with labels iff it is conditional. Checked by building the dataset."""
     G = network_dict['G_ema']
     if data is not None:
-        kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=data)
+        kwargs = dataset_module.dataset_kwargs_for_data(data)
     elif isinstance(network_dict.get('training_set_kwargs'), dict) and 'class_name' in network_dict['training_set_kwargs']:
         kwargs = dnnlib.EasyDict(copy.deepcopy(network_dict['training_set_kwargs']))
     else:
@@ -88,7 +89,7 @@ def dataset_kwargs_for(network_pkl: str, network_dict: dict, data: Optional[str]
 @click.command(context_settings=dict(max_content_width=120))
 @click.option('--network', 'network_pkl', help='Network pickle filename or URL', metavar='PATH', required=True)
 @click.option('--metrics', help='Quality metrics, comma-separated: ' + ', '.join(metric_main.list_valid_metrics()), metavar='LIST', default='fid50k_full', show_default=True)
-@click.option('--data', help='Dataset to evaluate against, folder or zip  [default: the training set recorded in the pickle]', metavar='[ZIP|DIR]')
+@click.option('--data', help='Dataset to evaluate against: folder, zip or builtin:digits, builtin:digits-heldout  [default: the training set recorded in the pickle]', metavar='[ZIP|DIR|NAME]')
 @click.option('--mirror', help='Add x-flipped copies of the real images  [default: as in training]', type=bool, metavar='BOOL')
 @click.option('--gpus', help='Number of GPUs (processes) to use', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--num-gen', help='Generated images (PPL: paths) per metric instead of the metric\'s own count, e.g. for quick runs; real images stay the full dataset (capped by the metric)', type=click.IntRange(min=2), metavar='INT')

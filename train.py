@@ -21,6 +21,7 @@ from dnnlib.cli import run_cli
 from metrics import metric_main
 from torch_utils import training_stats
 from torch_utils import custom_ops
+from training import dataset
 from training import snapshot
 from training import training_loop
 
@@ -166,17 +167,15 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c = dnnlib.EasyDict()
 
     # Dataset: constructed once here, so that a bad --data is reported before anything is written.
-    if opts.data is None:
-        c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.DigitsDataset', resolution=32, use_labels=opts.cond, max_size=None, xflip=opts.mirror)
-    else:
-        c.training_set_kwargs = dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=opts.data, use_labels=opts.cond, max_size=None, xflip=opts.mirror)
+    builtin = opts.data is None or opts.data.startswith(dataset.BUILTIN_PREFIX)
+    c.training_set_kwargs = dataset.dataset_kwargs_for_data(opts.data or 'builtin:digits', use_labels=opts.cond, max_size=None, xflip=opts.mirror)
     training_set = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
     c.training_set_kwargs.resolution = training_set.resolution
     c.training_set_kwargs.max_size = len(training_set)
     dataset_name = training_set.name
 
     # Preset.
-    cfg = opts.cfg or ('demo' if opts.data is None else 'auto')
+    cfg = opts.cfg or ('demo' if builtin else 'auto')
     spec = derive_auto(load_preset(cfg), res=c.training_set_kwargs.resolution, gpus=opts.gpus)
     batch = opts.batch or spec.batch
     if opts.gpus < 1:
@@ -193,7 +192,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     # Networks, losses, optimizers.
     gamma = spec.gamma if opts.gamma is None else opts.gamma
     c.update(network_kwargs(spec, mbstd_group=mbstd, gamma=gamma, fp32=opts.fp32, nhwc=opts.nhwc))
-    c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=torch.cuda.is_available(), num_workers=opts.workers if opts.data is not None else 0)
+    c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=torch.cuda.is_available(), num_workers=0 if builtin else opts.workers)
     if c.data_loader_kwargs.num_workers > 0:
         c.data_loader_kwargs.prefetch_factor = 2
 
@@ -296,7 +295,7 @@ def non_negative(ctx, param, value):
 @click.command(context_settings=dict(max_content_width=120))
 # Required.
 @click.option('--outdir',        help='Where to save the results', metavar='DIR', required=True)
-@click.option('--data',          help='Training data (zip or folder of images) [default: built-in digits demo]', metavar='[ZIP|DIR]')
+@click.option('--data',          help='Training data: zip or folder of images, or builtin:digits, builtin:digits-train [default: builtin:digits, the demo]', metavar='[ZIP|DIR|NAME]')
 @click.option('--gpus',          help='Number of GPUs (processes) to use', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--cfg',           help='Preset from configs/ [default: demo without --data, else auto]', type=click.Choice(PRESETS))
 # Dataset.

@@ -1,7 +1,7 @@
 """Registry of the metrics by name, one call to compute a metric, and reporting to metric-<name>.jsonl.
 
-Recommended: fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, is50k. '_full' compares against the whole
-dataset (every real image once); fid10k_full and fid2k_full are cheaper FID variants for quick checks.
+Recommended: fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, is50k; modes10k (mode coverage) for labelled
+digit-like data. '_full' compares against the whole dataset (every real image once); fid10k_full and fid2k_full are cheaper FID variants for quick checks.
 Legacy names of the StyleGAN/StyleGAN2 papers: fid50k, kid50k, pr50k3 (at most 50k real images) and
 ppl_zfull, ppl_wfull, ppl_zend, ppl_wend (cropped, batch 2). MetricOptions.num_gen overrides the number of
 generated images (paths for PPL) of any metric; the result keeps the metric's name and records num_gen."""
@@ -20,6 +20,7 @@ from . import kernel_inception_distance
 from . import precision_recall
 from . import perceptual_path_length
 from . import inception_score
+from . import mode_coverage
 
 #----------------------------------------------------------------------------
 
@@ -138,6 +139,12 @@ def is50k(opts):
     opts.dataset_kwargs.update(max_size=None, xflip=False)
     mean, std = inception_score.compute_is(opts, num_gen=opts.gen_count(50000), num_splits=10)
     return dict(is50k_mean=mean, is50k_std=std)
+
+@register_metric
+def modes10k(opts):
+    opts.dataset_kwargs.update(max_size=None, xflip=False)
+    result = mode_coverage.compute_mode_coverage(opts, num_gen=opts.gen_count(10000))
+    return {f'modes10k_{key}': value for key, value in result.items()}
 
 #----------------------------------------------------------------------------
 # Legacy metrics.

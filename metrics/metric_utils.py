@@ -427,15 +427,19 @@ def random_label_sampler(opts: MetricOptions, c_dim: int, seed: int = 0) -> Call
         return torch.from_numpy(c).to(opts.device)
     return sample
 
-def compute_feature_stats_for_generator(opts: MetricOptions, detector_url: str, detector_kwargs: dict, batch_size: int = 64,
+def compute_feature_stats_for_generator(opts: MetricOptions, detector_url, detector_kwargs: dict, batch_size: int = 64,
     max_items: Optional[int] = None, **stats_kwargs) -> FeatureStats:
     """Detector features of max_items generated images: z ~ N(0, I), labels drawn from the dataset, images
-    converted to uint8 as generate.py does, in batches of batch_size; seeded, so repeated calls see the same images."""
+    converted to uint8 as generate.py does, in batches of batch_size; seeded, so repeated calls see the same images.
+    detector_url names a detector, or is one (a module taking uint8 images, e.g. the mode-coverage classifier)."""
     assert max_items is not None and max_items > 0
     G = copy.deepcopy(opts.G).eval().requires_grad_(False).to(opts.device)
     stats = FeatureStats(max_items=max_items, **stats_kwargs)
     progress = opts.progress.sub(tag='generator features', num_items=max_items)
-    detector = get_feature_detector(url=detector_url, device=opts.device, num_gpus=opts.num_gpus, rank=opts.rank, verbose=progress.verbose)
+    if isinstance(detector_url, torch.nn.Module):
+        detector = detector_url.to(opts.device)
+    else:
+        detector = get_feature_detector(url=detector_url, device=opts.device, num_gpus=opts.num_gpus, rank=opts.rank, verbose=progress.verbose)
     sample_labels = random_label_sampler(opts=opts, c_dim=G.c_dim)
     with torch.no_grad(), seeded_rng(opts.device, seed=opts.rank):
         while not stats.is_full():

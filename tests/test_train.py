@@ -129,12 +129,20 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--t_min', '50', '--t_max', '20'], '--t_max'),
         (['--data', good, '--resume', str(tmp_path / 'nope.pkl')], '--resume'),
         (['--data', good, '--no-diffusion', '--aug', 'diff'], '--aug'),
+        (['--data', 'builtin:digits-test'], '--data=builtin:digits-test: unknown built-in dataset'),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)
         assert code == 2, (args, err)
         assert len(err) == 1 and err[0].startswith('train.py: error: ') and words in err[0], (args, err)
         assert not out.exists(), args
+
+def test_builtin_data_names():
+    # The demo's data by name, and its fixed split: the demo preset stays the default for built-in data.
+    for data, size, name in [('builtin:digits', 1797, 'digits32'), ('builtin:digits-train', 1397, 'digits32-train')]:
+        c, desc = train.build_config(parse_opts('--outdir', 'unused', '--data', data))
+        assert c.training_set_kwargs.max_size == size and desc.startswith(f'{name}-demo-'), desc
+        assert c.data_loader_kwargs.num_workers == 0
 
 def test_bad_input_exit_code_in_real_process(tmp_path):
     out = tmp_path / 'out'

@@ -320,23 +320,37 @@ class ImageFolderDataset(Dataset):
 
 #----------------------------------------------------------------------------
 
+DIGITS_SPLITS = ('all', 'train', 'heldout')
+DIGITS_HELDOUT = 400    # images in the held-out part of the built-in digits (40 per class, stratified, seed 0)
+
 class DigitsDataset(Dataset):
     """Built-in demo data: the 1797 real 8x8 handwritten digits bundled with scikit-learn (no download),
-    values 0..16 scaled to 0..255 and upscaled with Pillow's bicubic filter; 1 channel, class labels 0..9."""
+    values 0..16 scaled to 0..255 and upscaled with Pillow's bicubic filter; 1 channel, class labels 0..9.
+    split='train' / 'heldout' are a fixed stratified partition (1397 / 400 images), for measuring a generator
+    against digits it was not trained on."""
     def __init__(self,
         resolution  = 32,       # output resolution in pixels, a power of two >= 8; None = 32
+        split       = 'all',    # all | train | heldout
         **super_kwargs,         # max_size, use_labels, xflip, random_seed: see Dataset
     ):
         if resolution is None:
             resolution = 32
         if not isinstance(resolution, (int, np.integer)) or resolution < 8 or not is_power_of_two(int(resolution)):
             raise dnnlib.UserError(f'digits: resolution={resolution}; expected a power of two >= 8 (e.g. 16, 32, 64)')
+        if split not in DIGITS_SPLITS:
+            raise dnnlib.UserError(f'digits: split={split!r}; expected one of {", ".join(DIGITS_SPLITS)}')
         from sklearn.datasets import load_digits # deferred: importing scikit-learn takes about a second
+        from sklearn.model_selection import train_test_split
         digits = load_digits()
-        self._digits = np.rint(digits.images * (255 / 16)).astype(np.uint8)
-        self._targets = digits.target.astype(np.int64)
+        indices = np.arange(len(digits.target))
+        if split != 'all':
+            train, heldout = train_test_split(indices, test_size=DIGITS_HELDOUT, stratify=digits.target, random_state=0)
+            indices = np.sort(train if split == 'train' else heldout)
+        self._digits = np.rint(digits.images[indices] * (255 / 16)).astype(np.uint8)
+        self._targets = digits.target[indices].astype(np.int64)
         self._size = int(resolution)
-        super().__init__(name=f'digits{self._size}', raw_shape=[len(self._digits), 1, self._size, self._size], **super_kwargs)
+        name = f'digits{self._size}' + ('' if split == 'all' else f'-{split}')
+        super().__init__(name=name, raw_shape=[len(self._digits), 1, self._size, self._size], **super_kwargs)
 
     def _load_raw_image(self, raw_idx: int) -> np.ndarray:
         # Resized on demand: cheap for 8x8 sources, and high resolutions would not fit in memory precomputed.
@@ -345,5 +359,19 @@ class DigitsDataset(Dataset):
 
     def _load_raw_labels(self) -> np.ndarray:
         return self._targets
+
+#----------------------------------------------------------------------------
+
+BUILTIN_PREFIX = 'builtin:'
+BUILTIN_DATASETS = {'builtin:digits': 'all', 'builtin:digits-train': 'train', 'builtin:digits-heldout': 'heldout'}
+
+def dataset_kwargs_for_data(data: str, **kwargs) -> dnnlib.EasyDict:
+    """Dataset kwargs for a --data value: a built-in name (builtin:digits, builtin:digits-train,
+    builtin:digits-heldout) or a zip / folder path; kwargs (use_labels, xflip, ...) are added."""
+    if data.startswith(BUILTIN_PREFIX):
+        if data not in BUILTIN_DATASETS:
+            raise dnnlib.UserError(f'--data={data}: unknown built-in dataset; expected one of {", ".join(BUILTIN_DATASETS)} or a zip / folder path')
+        return dnnlib.EasyDict(class_name='training.dataset.DigitsDataset', split=BUILTIN_DATASETS[data], **kwargs)
+    return dnnlib.EasyDict(class_name='training.dataset.ImageFolderDataset', path=data, **kwargs)
 
 #----------------------------------------------------------------------------

@@ -341,3 +341,19 @@ def test_digits_pickle():
     np.testing.assert_array_equal(ds2[123][1], ds[123][1])
 
 #----------------------------------------------------------------------------
+
+def test_digits_split_is_a_stratified_partition():
+    # train and heldout together are exactly the 1797 digits (as a multiset of image+label), with 40 +- 1 of each
+    # class held out, and the split does not depend on the resolution.
+    def rows(split, resolution=8):
+        ds = DigitsDataset(resolution=resolution, split=split, use_labels=True)
+        return sorted((ds[i][0].tobytes(), int(np.argmax(ds[i][1]))) for i in range(len(ds)))
+    train, heldout, everything = rows('train'), rows('heldout'), rows('all')
+    assert (len(train), len(heldout)) == (1397, 400)
+    assert sorted(train + heldout) == everything
+    counts = np.bincount([label for _image, label in heldout], minlength=10)
+    assert counts.min() >= 39 and counts.max() <= 41
+    labels = lambda resolution: DigitsDataset(resolution=resolution, split='heldout')._get_raw_labels().tolist()
+    assert labels(8) == labels(32)
+    with pytest.raises(dnnlib.UserError, match="split='test'"):
+        DigitsDataset(split='test')
