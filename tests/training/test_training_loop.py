@@ -47,3 +47,37 @@ def test_regularizer_that_misses_a_parameter_still_steps_it():
     assert float(bias_before - D.bias.detach()) == pytest.approx(expected_step, rel=1e-5)
 
 #----------------------------------------------------------------------------
+
+def test_lazy_regularization_lr_and_betas():
+    # Lazy regularization every k minibatches: lr x k/(k+1) and betas ^ k/(k+1), one optimizer for main and reg.
+    G, D = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+    opt = dict(class_name='torch.optim.Adam', lr=0.0025, betas=[0.0, 0.99], eps=1e-8)
+    phases = {phase.name: phase for phase in training_loop.make_phases(G=G, D=D, G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=4, D_reg_interval=16)}
+    assert {name: phase.interval for name, phase in phases.items()} == dict(Gmain=1, Greg=4, Dmain=1, Dreg=16)
+    for name, k in [('G', 4), ('D', 16)]:
+        assert phases[name + 'main'].opt is phases[name + 'reg'].opt
+        group = phases[name + 'main'].opt.param_groups[0]
+        assert group['lr'] == pytest.approx(0.0025 * k / (k + 1), rel=1e-12)
+        assert group['betas'][0] == 0 and group['betas'][1] == pytest.approx(0.99 ** (k / (k + 1)), rel=1e-12)
+    both = training_loop.make_phases(G=G, D=D, G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=None, D_reg_interval=None)
+    assert [(phase.name, phase.interval, phase.opt.param_groups[0]['lr']) for phase in both] == [('Gboth', 1, 0.0025), ('Dboth', 1, 0.0025)]
+
+def test_ema_half_life_and_rampup():
+    # After ema_kimg * 1000 images the old average weighs one half; with ramp-up r the half-life is min(ema_kimg * 1000,
+    # cur_nimg * r) images. Buffers are copied, not averaged.
+    G, G_ema = torch.nn.BatchNorm1d(1).requires_grad_(False), torch.nn.BatchNorm1d(1).requires_grad_(False)
+    with torch.no_grad():
+        G.weight.fill_(0)
+        G_ema.weight.fill_(1)
+        G.running_mean.fill_(3)
+    for _ in range(10): # 10 x 100 images = ema_kimg
+        training_loop.update_ema(G_ema=G_ema, G=G, batch_size=100, ema_kimg=1, ema_rampup=None, cur_nimg=10 ** 6)
+    assert float(G_ema.weight) == pytest.approx(0.5, rel=1e-5) and float(G_ema.running_mean) == 3
+    G_ema.weight.data.fill_(1)
+    training_loop.update_ema(G_ema=G_ema, G=G, batch_size=100, ema_kimg=10, ema_rampup=0.05, cur_nimg=2000) # half-life 100 images
+    assert float(G_ema.weight) == pytest.approx(0.5, rel=1e-5)
+    G_ema.weight.data.fill_(1)
+    training_loop.update_ema(G_ema=G_ema, G=G, batch_size=100, ema_kimg=10, ema_rampup=0.05, cur_nimg=0) # nothing seen yet: copy G
+    assert float(G_ema.weight) == pytest.approx(0, abs=1e-12)
+
+#----------------------------------------------------------------------------

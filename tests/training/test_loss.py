@@ -1,0 +1,142 @@
+"""Formula tests of StyleGAN2Loss (training/loss.py) on stand-in networks small enough to compute by hand: linear
+mapping, linear synthesis and a linear discriminator, so that R1, the softplus losses, the path-length penalty and
+its running mean, the lazy-regularization gain and style mixing's cutoff each have a closed form or an independent
+hand-written formula to meet."""
+
+import numpy as np
+import pytest
+import torch
+
+from training.loss import StyleGAN2Loss
+
+Z, W, L, C, H = 3, 3, 4, 1, 4       # z and w dims, number of ws, image channels and size
+
+#----------------------------------------------------------------------------
+
+class Mapping(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.A = torch.nn.Parameter(torch.randn([Z, W]))
+    def forward(self, z, c, update_emas=False):
+        return (z @ self.A)[:, None, :].repeat(1, L, 1)
+
+class Synthesis(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.B = torch.nn.Parameter(torch.randn([L, W, C * H * H]) * 0.3)
+    def forward(self, ws, update_emas=False):
+        return torch.einsum('nlw,lwp->np', ws, self.B).reshape(-1, C, H, H)
+
+class Generator(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.mapping, self.synthesis, self.z_dim, self.c_dim = Mapping(), Synthesis(), Z, 0
+
+class Discriminator(torch.nn.Module):
+    """logits = <V, img> + bias: grad_img = V for every image."""
+    def __init__(self):
+        super().__init__()
+        self.V = torch.nn.Parameter(torch.randn([C, H, H]) * 0.5)
+        self.bias = torch.nn.Parameter(torch.tensor(0.1))
+    def forward(self, img, c, t, update_emas=False):
+        return (img * self.V).sum([1, 2, 3])[:, None] + self.bias
+
+def setup(**loss_kwargs):
+    torch.manual_seed(0)
+    G, D = Generator(), Discriminator()
+    kwargs = dict(r1_gamma=10, style_mixing_prob=0, pl_weight=2, pl_decay=0.01)
+    kwargs.update(loss_kwargs)
+    loss = StyleGAN2Loss(device=torch.device('cpu'), G=G, D=D, diffusion=None, **kwargs)
+    z = torch.randn([6, Z])
+    real = torch.randn([6, C, H, H])
+    c = torch.zeros([6, 0])
+    return G, D, loss, z, real, c
+
+def hand_G(G, z):
+    """The stand-in generator written out: img = sum_l (z A) B_l."""
+    w = z @ G.mapping.A
+    return torch.einsum('nw,lwp->np', w, G.synthesis.B).reshape(-1, C, H, H)
+
+def run(loss, module, phase, z, real, c, gain):
+    module.requires_grad_(True)
+    loss.accumulate_gradients(phase=phase, real_img=real, real_c=c, gen_z=z, gen_c=c, gain=gain, cur_nimg=0)
+    module.requires_grad_(False)
+
+#----------------------------------------------------------------------------
+
+def test_r1_is_half_gamma_squared_gradient_times_gain():
+    # D linear in the image: grad_x D = V, so R1 = gamma/2 |V|^2 per image and d/dV of gain * mean(R1) = gain * gamma * V.
+    # Not reached by R1: the bias (its gradient stays None here; the loop steps it with zero).
+    G, D, loss, z, real, c = setup(r1_gamma=10)
+    run(loss, D, 'Dreg', z, real, c, gain=16)
+    torch.testing.assert_close(D.V.grad, 16 * 10 * D.V.detach(), rtol=1e-5, atol=1e-6)
+    assert D.bias.grad is None or float(D.bias.grad) == 0
+
+def test_d_softplus_losses():
+    # d/dV [mean softplus(D(fake)) + mean softplus(-D(real))] = mean sigmoid(D(fake)) fake - mean sigmoid(-D(real)) real.
+    G, D, loss, z, real, c = setup()
+    run(loss, D, 'Dmain', z, real, c, gain=1)
+    with torch.no_grad():
+        fake = hand_G(G, z)
+        d_fake = (fake * D.V).sum([1, 2, 3]) + D.bias
+        d_real = (real * D.V).sum([1, 2, 3]) + D.bias
+        expected_V = (torch.sigmoid(d_fake)[:, None, None, None] * fake).mean(0) - (torch.sigmoid(-d_real)[:, None, None, None] * real).mean(0)
+        expected_b = torch.sigmoid(d_fake).mean() - torch.sigmoid(-d_real).mean()
+    torch.testing.assert_close(D.V.grad, expected_V, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(D.bias.grad, expected_b, rtol=1e-5, atol=1e-6)
+
+def test_g_softplus_loss():
+    # G minimizes mean softplus(-D(G(z))): its gradient equals that of the hand-written composition.
+    G, D, loss, z, real, c = setup()
+    run(loss, G, 'Gmain', z, real, c, gain=3)
+    A = G.mapping.A.detach().clone().requires_grad_(True)
+    B = G.synthesis.B.detach().clone().requires_grad_(True)
+    img = torch.einsum('nw,lwp->np', z @ A, B).reshape(-1, C, H, H)
+    (3 * torch.nn.functional.softplus(-((img * D.V.detach()).sum([1, 2, 3]) + D.bias.detach())).mean()).backward()
+    torch.testing.assert_close(G.mapping.A.grad, A.grad, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(G.synthesis.B.grad, B.grad, rtol=1e-5, atol=1e-6)
+
+def test_path_length_penalty_and_running_mean():
+    # Half the batch (pl_batch_shrink 2); y = randn / sqrt(H W); J_w^T y = (B_l y)_l; length = sqrt(mean_l |B_l y|^2);
+    # a = pl_mean + decay (mean(length) - pl_mean); penalty = (length - a)^2; loss = gain * weight * mean(penalty).
+    G, D, loss, z, real, c = setup(pl_weight=2, pl_decay=0.01)
+    loss.pl_mean.fill_(0.5)
+    torch.manual_seed(7)
+    run(loss, G, 'Greg', z, real, c, gain=4)
+    torch.manual_seed(7) # the loss draws nothing before the path-length noise (no style mixing, no synthesis noise)
+    n = 3
+    y = torch.randn([n, C, H, H]) / np.sqrt(H * H)
+    A = G.mapping.A.detach().clone().requires_grad_(True)
+    B = G.synthesis.B.detach().clone().requires_grad_(True)
+    jty = torch.einsum('np,lwp->nlw', y.reshape(n, -1), B) # independent of w: the synthesis is linear
+    lengths = jty.square().sum(2).mean(1).sqrt()
+    pl_mean = 0.5 + 0.01 * (lengths.mean() - 0.5)
+    (4 * 2 * (lengths - pl_mean).square().mean()).backward()
+    assert float(loss.pl_mean) == pytest.approx(float(pl_mean.detach()), rel=1e-6)
+    torch.testing.assert_close(G.synthesis.B.grad, B.grad, rtol=1e-5, atol=1e-6)
+    assert G.mapping.A.grad is None or float(G.mapping.A.grad.abs().max()) == 0 # lengths do not depend on w here
+
+@pytest.mark.parametrize('prob', [0, 0.5, 1])
+def test_style_mixing_cutoff(prob):
+    # With A = I, ws[:, l] = z for l < cutoff and the second latent after: the cutoff is uniform on 1..L-1 when mixing
+    # (never 0: the first layer always takes the main latent; never L), and L (no mixing) with probability 1 - prob.
+    G, D, loss, z, real, c = setup(style_mixing_prob=prob)
+    with torch.no_grad():
+        G.mapping.A.copy_(torch.eye(Z))
+    cutoffs = []
+    for _ in range(300):
+        ws, = loss.run_G(z, c)[1:]
+        from_z = (ws == z[:, None, :]).all(2).all(0) # [L]: layers that took the main latent
+        cutoff = int(from_z.sum())
+        assert from_z[:cutoff].all() and not from_z[cutoff:].any() # a prefix
+        if cutoff < L:
+            assert (ws[:, cutoff:] == ws[:, cutoff:cutoff + 1]).all() # one second latent for all later layers
+        cutoffs.append(cutoff)
+    counts = np.bincount(cutoffs, minlength=L + 1)
+    assert counts[0] == 0
+    expected_unmixed = (1 - prob) * 300
+    assert abs(counts[L] - expected_unmixed) <= 4 * np.sqrt(300 * prob * (1 - prob))
+    if prob > 0:
+        assert all(counts[k] > 0 for k in range(1, L)) # every cutoff 1..L-1 occurs
+
+#----------------------------------------------------------------------------
