@@ -17,7 +17,10 @@ import dnnlib
 import train
 from dnnlib.cli import run_cli
 from tests.cli_helpers import run_command
+from torch_utils import training_stats
 from training import training_loop
+from training.diffusion import Diffusion
+from training.networks_stylegan2 import Discriminator
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -207,6 +210,49 @@ def test_training_stats_finite_and_diffusion_adapts(trained_run):
     T = ticks[-1]['Progress/diffusion_T']['mean']
     assert 0 < p <= 1
     assert T == 10 + round(p * (100 - 10)) and T > 10
+
+def test_diffusion_adaptation_replays_from_recorded_signs(tmp_path, monkeypatch):
+    # Record every sign of D on reals, every adaptation and every timestep the diffusion hands to D in a tiny run,
+    # then replay p from the recorded signs alone: r_d = mean of the signs since the previous adaptation,
+    # p += sign(r_d - target) * batch * ada_interval / (ada_kimg * 1000) clipped to [0, 1], T = t_min + round(p (t_max - t_min)).
+    signs, adapts, diffused, seen_by_D = [], [], [], []
+    report = training_stats.report
+    def recording_report(name, value):
+        if name == 'Loss/signs/real':
+            signs.append(torch.as_tensor(value).detach().flatten().double())
+        return report(name, value)
+    monkeypatch.setattr(training_stats, 'report', recording_report)
+    adapt, forward, d_forward = Diffusion.adapt, Diffusion.forward, Discriminator.forward
+    def recording_adapt(self, r_d, num_images):
+        adapt(self, r_d, num_images)
+        adapts.append(dict(num_signs=len(signs), r_d=float(r_d), num_images=num_images, p=self.p, T=self.T))
+    def recording_forward(self, x):
+        x_t, t = forward(self, x)
+        diffused.append((t.clone(), self.T, set(self.t_pool.tolist())))
+        return x_t, t
+    def recording_d_forward(self, img, c, t, **kwargs):
+        seen_by_D.append(t.clone())
+        return d_forward(self, img, c, t, **kwargs)
+    monkeypatch.setattr(Diffusion, 'adapt', recording_adapt)
+    monkeypatch.setattr(Diffusion, 'forward', recording_forward)
+    monkeypatch.setattr(Discriminator, 'forward', recording_d_forward)
+    c = tiny_config(tmp_path / 'run', image_snapshot_ticks=None, network_snapshot_ticks=None)
+    training_loop.training_loop(**c)
+
+    batch, interval, ada_kimg, target, t_min, t_max = 8, 4, 1, 0.05, 10, 100
+    assert len(adapts) == 3 # 12 minibatches
+    p, start = 0.0, 0
+    for record in adapts:
+        r_d = float(torch.cat(signs[start:record['num_signs']]).mean())
+        start = record['num_signs']
+        p = float(np.clip(p + np.sign(r_d - target) * batch * interval / (ada_kimg * 1000), 0, 1))
+        assert record['r_d'] == pytest.approx(r_d, abs=1e-12) and record['num_images'] == batch * interval
+        assert record['p'] == pytest.approx(p, abs=1e-12) and record['T'] == t_min + round(p * (t_max - t_min))
+    assert p > 0
+    # Reals and fakes alike: every image D saw went through the diffusion first, with a t from the current pool.
+    assert len(seen_by_D) == len(diffused) + 1 > 1 # plus the module summary at start-up
+    for t_D, (t, T, pool) in zip(seen_by_D[1:], diffused):
+        assert torch.equal(t_D, t) and set(t.flatten().tolist()) <= pool and int(t.max()) <= T
 
 _LOAD_SNAPSHOT = r'''
 import pickle, sys, torch
