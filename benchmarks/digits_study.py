@@ -6,15 +6,17 @@ Train the runs first (the demo preset on the training part of the built-in digit
       python train.py --outdir=study/diffusion   --data=builtin:digits-train --cfg=demo --seed=$seed --kimg=60 --snap=5
       python train.py --outdir=study/nodiffusion --data=builtin:digits-train --cfg=demo --seed=$seed --kimg=60 --snap=5 --no-diffusion
     done
-    python benchmarks/digits_study.py study/diffusion/* study/nodiffusion/* --plot=docs/digits-study.png
+    python benchmarks/digits_study.py study/diffusion/* study/nodiffusion/* --results=study/scores.jsonl --plot=docs/digits-study.png
 
 For every snapshot of every run: mode coverage (modes10k: the classifier of metrics/mode_coverage.py fitted on all
 1797 labelled digits; classes covered, KL of the class histogram, confidence) of --num-gen generated images, and,
-for the last snapshot of each run, FID of --num-gen generated images against the 400 held-out digits the runs never
-saw (fid50k_full with num_gen, against builtin:digits-heldout). Both are what calc_metrics.py prints with
+for the last snapshot of each run, FID of --fid-num-gen generated images against the 400 held-out digits the runs
+never saw (fid50k_full with num_gen, against builtin:digits-heldout). Both are what calc_metrics.py prints with
 --metrics=modes10k --data=builtin:digits / --metrics=fid50k_full --data=builtin:digits-heldout and --num-gen.
-Prints one JSON line per snapshot to stderr, then a Markdown table (mean +- standard deviation over the seeds of
-each variant) and one JSON line with the same numbers to stdout; --plot writes a figure (needs matplotlib)."""
+FID is the expensive part on a CPU (Inception takes about 0.5 s per image on 2 cores), hence its own, smaller count.
+Scores go to stderr and, with --results, to a JSON-lines file that later calls reuse (score runs as they finish).
+Then a Markdown table (mean +- standard deviation over the seeds of each variant) and one JSON line with the same
+numbers go to stdout; --plot writes a figure (needs matplotlib: pip install -e '.[bench]')."""
 
 import contextlib
 import glob
@@ -48,14 +50,15 @@ def run_info(run_dir: str) -> dict:
         raise dnnlib.UserError(f'{run_dir}: no network snapshots')
     return dict(run_dir=run_dir, diffusion=options.get('diffusion_kwargs') is not None, seed=options['random_seed'], snapshots=snapshots)
 
-def score(pkl: str, num_gen: int, fid: bool) -> dict:
+def score(pkl: str, num_gen: int, fid_num_gen) -> dict:
+    """Mode coverage of num_gen images, and FID of fid_num_gen images unless that is None."""
     with contextlib.redirect_stdout(sys.stderr):
         G = legacy.open_network(pkl)['G_ema']
         res = G.img_resolution
         result = metric_main.calc_metric('modes10k', G=G, num_gen=num_gen, dataset_kwargs=dataset.dataset_kwargs_for_data('builtin:digits', resolution=res)).results
         scores = dict(classes=result.modes10k_classes, kl=result.modes10k_kl, confidence=result.modes10k_confidence, accuracy=result.modes10k_accuracy)
-        if fid:
-            scores['fid'] = metric_main.calc_metric('fid50k_full', G=G, num_gen=num_gen, dataset_kwargs=dataset.dataset_kwargs_for_data('builtin:digits-heldout', resolution=res)).results.fid50k_full
+        if fid_num_gen is not None:
+            scores['fid'] = metric_main.calc_metric('fid50k_full', G=G, num_gen=fid_num_gen, dataset_kwargs=dataset.dataset_kwargs_for_data('builtin:digits-heldout', resolution=res)).results.fid50k_full
     return scores
 
 def mean_std(values: list) -> str:
@@ -83,16 +86,28 @@ def plot(rows: list, path: str) -> None:
 
 @click.command(context_settings=dict(max_content_width=120))
 @click.argument('run_dirs', nargs=-1, required=True)
-@click.option('--num-gen', help='Generated images per score', type=click.IntRange(min=10), default=2000, show_default=True)
+@click.option('--num-gen', help='Generated images for mode coverage', type=click.IntRange(min=10), default=2000, show_default=True)
+@click.option('--fid-num-gen', help='Generated images for FID (last snapshot of each run)', type=click.IntRange(min=10), default=400, show_default=True)
+@click.option('--results', 'results_path', help='JSON-lines file of scores, reused and extended', metavar='PATH')
 @click.option('--plot', 'plot_path', help='Write a figure of coverage against kimg here (PNG)', metavar='PATH')
-def main(run_dirs, num_gen, plot_path):
+def main(run_dirs, num_gen, fid_num_gen, results_path, plot_path):
     """Mode coverage and held-out FID of digits runs with and without the diffusion."""
     runs = [run_info(run_dir) for run_dir in run_dirs]
+    known = dict()
+    if results_path is not None and os.path.isfile(results_path):
+        with open(results_path) as f:
+            known = {(row['run_dir'], row['kimg']): row for row in map(json.loads, f)}
     rows = []
     for run in runs:
         last = max(run['snapshots'])
         for kimg, pkl in sorted(run['snapshots'].items()):
-            row = dict(run_dir=run['run_dir'], diffusion=run['diffusion'], seed=run['seed'], kimg=kimg, **score(pkl, num_gen=num_gen, fid=(kimg == last)))
+            row = known.get((run['run_dir'], kimg))
+            if row is None or (kimg == last and 'fid' not in row):
+                row = dict(run_dir=run['run_dir'], diffusion=run['diffusion'], seed=run['seed'], kimg=kimg,
+                           **score(pkl, num_gen=num_gen, fid_num_gen=fid_num_gen if kimg == last else None))
+                if results_path is not None:
+                    with open(results_path, 'a') as f:
+                        f.write(json.dumps(row) + '\n')
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
 
@@ -105,7 +120,7 @@ def main(run_dirs, num_gen, plot_path):
             table.append(f'| {"diffusion" if variant else "no diffusion"} | {kimg} | {len(group)} | ' + ' | '.join(mean_std(values[key]) for key in ['classes', 'kl', 'confidence', 'fid']) + ' |')
             summary.append(dict(diffusion=variant, kimg=kimg, runs=len(group), **{key: value for key, value in values.items() if value}))
     print('\n'.join(table))
-    print(json.dumps(dict(num_gen=num_gen, classifier_accuracy=rows[0]['accuracy'], groups=summary)))
+    print(json.dumps(dict(num_gen=num_gen, fid_num_gen=fid_num_gen, classifier_accuracy=rows[0]['accuracy'], groups=summary)))
     if plot_path is not None:
         plot(rows, plot_path)
 

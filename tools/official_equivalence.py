@@ -12,7 +12,12 @@ so the two runs see the same numbers. Prints, after each minibatch, the largest 
 and G_ema, and p and T on both sides. The official code is not part of this repository: pass its path.
 
     git clone https://github.com/Zhendong-Wang/Diffusion-GAN
-    python tools/official_equivalence.py --official=Diffusion-GAN/diffusion-stylegan2 --iters=32
+    python tools/official_equivalence.py --official=Diffusion-GAN/diffusion-stylegan2 --iters=32 --control
+    python tools/official_equivalence.py --official=Diffusion-GAN/diffusion-stylegan2 --cfg=demo --control
+
+--cfg picks our preset (its loss terms; networks shrunk to 16x16). --control runs the official code a second time
+from weights nudged by two float32 rounding steps in one place: how much rounding alone grows in that configuration
+(with a weak R1, as in the demo preset, it grows to 1e-2 within 20 minibatches in the official code itself).
 
 The official side needs its two NumPy-era names (np.int) and runs on the CPU; nothing else of it is changed."""
 
@@ -90,13 +95,13 @@ class RandomTape:
 
 #----------------------------------------------------------------------------
 
-def tiny_config(run_dir: str, iters: int, batch: int, seed: int):
-    """Our training configuration: the stylegan2 preset (path length, style mixing, lazy regularization, resnet D,
+def tiny_config(run_dir: str, cfg: str, iters: int, batch: int, seed: int):
+    """Our training configuration: a preset (stylegan2: path length, style mixing, lazy regularization, resnet D,
     skip G) on the built-in digits at 16x16 with tiny widths, and a diffusion that moves within a few minibatches."""
     sys.path.insert(0, REPO_ROOT)
     import dnnlib
     import train
-    with train.main.make_context('train.py', ['--outdir', run_dir, '--cfg', 'stylegan2', '--batch', str(batch), '--seed', str(seed), '--metrics', 'none']) as ctx:
+    with train.main.make_context('train.py', ['--outdir', run_dir, '--cfg', cfg, '--batch', str(batch), '--seed', str(seed), '--metrics', 'none']) as ctx:
         c, _desc = train.build_config(dnnlib.EasyDict(ctx.params))
     c.training_set_kwargs.update(resolution=16, max_size=256)
     for kwargs in [c.G_kwargs, c.D_kwargs]:
@@ -111,11 +116,11 @@ def tiny_config(run_dir: str, iters: int, batch: int, seed: int):
 def params_of(module: torch.nn.Module) -> dict:
     return {name: param.detach().clone() for name, param in module.named_parameters()}
 
-def run_ours(exchange: str, iters: int, batch: int, seed: int, tape_seed: int) -> None:
+def run_ours(exchange: str, cfg: str, iters: int, batch: int, seed: int, tape_seed: int) -> None:
     """Our real training loop, with the tape inside the loss and the diffusion's pool draws; records each loss
     call's inputs and, after every minibatch's EMA update, the parameters and the diffusion's p and T."""
     with tempfile.TemporaryDirectory() as run_dir:
-        c = tiny_config(os.path.join(run_dir, 'run'), iters=iters, batch=batch, seed=seed)
+        c = tiny_config(os.path.join(run_dir, 'run'), cfg=cfg, iters=iters, batch=batch, seed=seed)
         os.makedirs(c.run_dir)
         from training import training_loop
         from training.diffusion import Diffusion
@@ -161,7 +166,17 @@ def run_ours(exchange: str, iters: int, batch: int, seed: int, tape_seed: int) -
 
 #----------------------------------------------------------------------------
 
-def run_official(exchange: str, official: str, tape_seed: int) -> None:
+def nudge_largest_weight(state_dict: dict, name: str) -> dict:
+    """A copy with the largest-magnitude element of one tensor moved by two float32 rounding steps (x (1 + 2^-22))."""
+    state_dict = dict(state_dict)
+    value = state_dict[name].clone()
+    flat = value.view(-1)
+    index = flat.abs().argmax()
+    flat[index] = flat[index] * (1 + 2 ** -22)
+    state_dict[name] = value
+    return state_dict
+
+def run_official(exchange: str, official: str, tape_seed: int, nudge: bool) -> None:
     """The official code (imported from its checkout only) replaying our recorded inputs. The loop arithmetic
     follows diffusion-stylegan2/training/training_loop.py: lazy-regularization lr and betas, gain = interval,
     nan_to_num on the gradients, Adam, G_ema with half-life ema_kimg, and p += sign(r_d - target) * batch *
@@ -193,7 +208,7 @@ def run_official(exchange: str, official: str, tape_seed: int) -> None:
         synthesis_kwargs=dict(channel_base=Gk['channel_base'], channel_max=Gk['channel_max'], num_fp16_res=0, conv_clamp=None, architecture=Gk['architecture']))
     D = networks.Discriminator(c_dim=0, img_resolution=res, img_channels=channels, architecture=Dk['architecture'], channel_base=Dk['channel_base'],
         channel_max=Dk['channel_max'], num_fp16_res=0, conv_clamp=None, mapping_kwargs=Dk['mapping_kwargs'], epilogue_kwargs=Dk['epilogue_kwargs'])
-    G.load_state_dict(record['init']['G'])
+    G.load_state_dict(nudge_largest_weight(record['init']['G'], 'synthesis.b16.conv0.weight') if nudge else record['init']['G'])
     D.load_state_dict(record['init']['D'])
     G.train().requires_grad_(False)
     D.train().requires_grad_(False)
@@ -246,7 +261,7 @@ def run_official(exchange: str, official: str, tape_seed: int) -> None:
             adjust = np.sign(ada_stats['Loss/signs/real'] - dk['target']) * (cfg.batch_size * cfg.ada_interval) / (dk['ada_kimg'] * 1000)
             diffusion.p = float(np.clip(diffusion.p + adjust, 0, 1))
             diffusion.update_T()
-    torch.save(states, exchange + '.official')
+    torch.save(states, exchange + ('.nudged' if nudge else '.official'))
 
 #----------------------------------------------------------------------------
 
@@ -256,13 +271,15 @@ def max_difference(a: dict, b: dict) -> float:
 
 @click.command()
 @click.option('--official', help='Path of the official diffusion-stylegan2 folder (Zhendong-Wang/Diffusion-GAN)', metavar='DIR', required=True)
+@click.option('--cfg', help='Preset of ours (its loss terms and networks, at 16x16 with tiny widths)', default='stylegan2', show_default=True)
 @click.option('--iters', help='Minibatches to compare', type=click.IntRange(min=1), default=32, show_default=True)
 @click.option('--batch', help='Minibatch size', type=click.IntRange(min=2), default=8, show_default=True)
 @click.option('--seed', help='Training seed (weights, data order, latents)', type=int, default=0, show_default=True)
 @click.option('--tape-seed', help='Seed of the random draws inside the training step', type=int, default=1, show_default=True)
-@click.option('--side', type=click.Choice(['both', 'ours', 'official']), default='both', hidden=True)
+@click.option('--control', help='Also run the official code from weights nudged by 2 rounding steps in one place, to show how much float rounding alone grows in this configuration', is_flag=True)
+@click.option('--side', type=click.Choice(['both', 'ours', 'official', 'nudged']), default='both', hidden=True)
 @click.option('--exchange', hidden=True)
-def main(official, iters, batch, seed, tape_seed, side, exchange):
+def main(official, cfg, iters, batch, seed, tape_seed, control, side, exchange):
     """Compare our training step with the official Diffusion-GAN code, minibatch by minibatch."""
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -270,28 +287,35 @@ def main(official, iters, batch, seed, tape_seed, side, exchange):
     if not os.path.isfile(os.path.join(official, 'training', 'diffusion.py')):
         raise click.BadParameter(f'{official}: expected the diffusion-stylegan2 folder of the official release (with training/diffusion.py)', param_hint='--official')
     if side == 'ours':
-        return run_ours(exchange, iters=iters, batch=batch, seed=seed, tape_seed=tape_seed)
-    if side == 'official':
-        return run_official(exchange, official=official, tape_seed=tape_seed)
+        return run_ours(exchange, cfg=cfg, iters=iters, batch=batch, seed=seed, tape_seed=tape_seed)
+    if side in ['official', 'nudged']:
+        return run_official(exchange, official=official, tape_seed=tape_seed, nudge=(side == 'nudged'))
     with tempfile.TemporaryDirectory() as tmp:
         exchange = os.path.join(tmp, 'record.pt')
         # Two processes: both codes call their packages training, torch_utils and dnnlib.
-        common = ['--official', official, '--iters', str(iters), '--batch', str(batch), '--seed', str(seed), '--tape-seed', str(tape_seed), '--exchange', exchange]
-        for which, cwd in [('ours', REPO_ROOT), ('official', official)]:
+        common = ['--official', official, '--cfg', cfg, '--iters', str(iters), '--batch', str(batch), '--seed', str(seed), '--tape-seed', str(tape_seed), '--exchange', exchange]
+        for which, cwd in [('ours', REPO_ROOT), ('official', official)] + [('nudged', official)] * control:
             result = subprocess.run([sys.executable, os.path.abspath(__file__), '--side', which, *common], cwd=cwd, capture_output=True, text=True)
             if result.returncode != 0:
                 sys.exit(f'official_equivalence.py: the {which} side failed:\n{result.stderr[-4000:]}')
         ours = torch.load(exchange, weights_only=False)
         theirs = torch.load(exchange + '.official', weights_only=False)
+        nudged = torch.load(exchange + '.nudged', weights_only=False) if control else None
     phases_per_iteration = [','.join(dict.fromkeys(call['phase'] for call in calls)) for calls in ours['iterations']]
-    print(f'{"iter":>4}  {"phases":<22} {"max|dG|":>9} {"max|dD|":>9} {"max|dG_ema|":>11}  {"p ours":>7} {"p off.":>7}  {"T ours":>6} {"T off.":>6}')
+    print(f'{"iter":>4}  {"phases":<22} {"max|dG|":>9} {"max|dD|":>9} {"max|dG_ema|":>11}  {"p ours":>7} {"p off.":>7}  {"T ours":>6} {"T off.":>6}' + ('  control: max|dG|, max|dD|' if control else ''))
     worst = 0.0
     for i, (a, b) in enumerate(zip(ours['states'], theirs)):
         dG, dD, dE = (max_difference(a[k], b[k]) for k in ['G', 'D', 'G_ema'])
         worst = max(worst, dG, dD, dE)
-        print(f'{i:>4}  {phases_per_iteration[i]:<22} {dG:>9.2e} {dD:>9.2e} {dE:>11.2e}  {a["p"]:>7.4f} {b["p"]:>7.4f}  {a["T"]:>6d} {b["T"]:>6d}')
+        line = f'{i:>4}  {phases_per_iteration[i]:<22} {dG:>9.2e} {dD:>9.2e} {dE:>11.2e}  {a["p"]:>7.4f} {b["p"]:>7.4f}  {a["T"]:>6d} {b["T"]:>6d}'
+        if control:
+            line += f'  {max_difference(nudged[i]["G"], b["G"]):>9.2e} {max_difference(nudged[i]["D"], b["D"]):>9.2e}'
+        print(line)
     same_pT = all(a['p'] == b['p'] and a['T'] == b['T'] for a, b in zip(ours['states'], theirs))
-    print(json.dumps(dict(iterations=len(theirs), max_param_difference=worst, same_p_and_T=same_pT)))
+    result = dict(iterations=len(theirs), max_param_difference=worst, same_p_and_T=same_pT)
+    if control:
+        result['control_max_param_difference'] = max(max_difference(n[k], b[k]) for n, b in zip(nudged, theirs) for k in ['G', 'D', 'G_ema'])
+    print(json.dumps(result))
 
 #----------------------------------------------------------------------------
 

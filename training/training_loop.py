@@ -110,10 +110,13 @@ def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int
         # A regularizer alone does not reach every parameter (R1 not D's output bias, path length not G's toRGB
         # biases). Those take a step with a zero gradient all the same, as in the official loop (its `x * 0 +`
         # terms in the loss): Adam's step count and second moments then advance alike for every parameter.
-        for param in phase.module.parameters():
-            if param.grad is None:
-                param.grad = torch.zeros_like(param)
+        # A phase that computed nothing (path length with pl_weight 0) steps nothing, as there.
         params = list(phase.module.parameters())
+        if any(param.grad is not None for param in params):
+            for param in params:
+                if param.grad is None:
+                    param.grad = torch.zeros_like(param)
+        params = [param for param in params if param.grad is not None]
         if len(params) > 0:
             flat = torch.cat([param.grad.flatten() for param in params])
             if num_gpus > 1:

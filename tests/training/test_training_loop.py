@@ -48,6 +48,18 @@ def test_regularizer_that_misses_a_parameter_still_steps_it():
 
 #----------------------------------------------------------------------------
 
+def test_phase_that_computes_nothing_steps_nothing():
+    # Path length off (pl_weight 0): the Greg phase still comes every 4 minibatches but backpropagates nothing, and
+    # then, as in the official loop, Adam must not count a step for any parameter.
+    G = torch.nn.Linear(1, 1)
+    opt = dict(class_name='torch.optim.Adam', lr=0.01, betas=[0.0, 0.99], eps=1e-8)
+    phases = {phase.name: phase for phase in training_loop.make_phases(G=G, D=torch.nn.Linear(1, 1), G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=4, D_reg_interval=16)}
+    class NoPathLength:
+        def accumulate_gradients(self, phase, **kwargs):
+            pass
+    training_loop.run_phase(phase=phases['Greg'], loss=NoPathLength(), rounds=[(None, None, None, None)], cur_nimg=0)
+    assert all(len(phases['Greg'].opt.state[param]) == 0 for param in G.parameters())
+
 def test_lazy_regularization_lr_and_betas():
     # Lazy regularization every k minibatches: lr x k/(k+1) and betas ^ k/(k+1), one optimizer for main and reg.
     G, D = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
