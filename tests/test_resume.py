@@ -20,6 +20,7 @@ import torch
 import dnnlib
 import train
 from tests.cli_helpers import run_command
+from metrics import metric_main
 from tests.test_legacy import official_training_snapshot
 from tests.test_train import tiny_config, write_pngs
 from torch_utils import misc
@@ -220,6 +221,56 @@ def test_resume_from_official_training_snapshot(runs, tmp_path, monkeypatch, cap
     for name in ['G', 'D']:
         a, b = dict(result[name].named_parameters()), dict(ours[name].named_parameters())
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+def test_best_metrics_bookkeeping_and_resume(tmp_path, monkeypatch):
+    # Two stand-in metrics with programmed values at the snapshots of ticks 0..3: a FID-like one (lower is better)
+    # and a precision (higher is better). Each snapshot is rewritten with the latest values and the best so far;
+    # a run resumed from tick 1's snapshot continues the bookkeeping from there.
+    values = dict(fid_fake=[5.0, 3.0, 4.0, 3.5, 2.5, 6.0], fake_pr=[0.2, 0.1, 0.3, 0.25, 0.05, 0.4])
+    calls = dict(fid_fake=0, fake_pr=0)
+    def metric(name, result_name):
+        def compute(opts):
+            calls[name] += 1
+            return {result_name: values[name][calls[name] - 1]}
+        return compute
+    monkeypatch.setitem(metric_main._metric_dict, 'fid_fake', metric('fid_fake', 'fid_fake'))
+    monkeypatch.setitem(metric_main._metric_dict, 'fake_pr', metric('fake_pr', 'fake_pr_precision'))
+    kept = {}
+    write_atomic = snapshot.write_atomic
+    def keeping_write(fname, data):
+        write_atomic(fname, data)
+        if fname.endswith('.pkl'):
+            kept.setdefault(fname, []).append(pickle.loads(data)['resume_state'])
+    monkeypatch.setattr(snapshot, 'write_atomic', keeping_write)
+    c = tiny_config(tmp_path / '00000-metrics', metrics=['fid_fake', 'fake_pr'], image_snapshot_ticks=None)
+    training_loop.training_loop(**c)
+    [states] = kept.values() # ticks shorter than 1 kimg share one snapshot name; each tick writes it twice
+    after_metrics = states[1::2] # the rewrite with the metric results
+    assert [state['stats_metrics'] for state in after_metrics] == [dict(fid_fake=v, fake_pr_precision=w) for v, w in zip(values['fid_fake'][:4], values['fake_pr'][:4])]
+    best = after_metrics[-1]['best_metrics']
+    assert best['fid_fake']['value'] == 3.0 and best['fid_fake']['kimg'] == pytest.approx(after_metrics[1]['cur_nimg'] / 1000)
+    assert best['fake_pr_precision']['value'] == 0.3 and best['fake_pr_precision']['kimg'] == pytest.approx(after_metrics[2]['cur_nimg'] / 1000)
+    lines = [json.loads(line) for line in open(tmp_path / '00000-metrics' / 'metric-fid_fake.jsonl')]
+    assert [line['results']['fid_fake'] for line in lines] == values['fid_fake'][:4]
+
+    # Resume from the tick-1 state (best fid 3.0 so far); the next values 4.0, 3.5 do not beat it, 2.5 would.
+    resume_pkl = tmp_path / 'tick1.pkl'
+    data = load_pkl(tmp_path / '00000-metrics' / 'network-snapshot-000000.pkl')
+    data['resume_state'] = after_metrics[1]
+    resume_pkl.write_bytes(pickle.dumps(data))
+    kept.clear()
+    calls.update(fid_fake=2, fake_pr=2)
+    c = tiny_config(tmp_path / '00001-resumed', metrics=['fid_fake', 'fake_pr'], image_snapshot_ticks=None, resume_pkl=str(resume_pkl), total_kimg=0.096)
+    training_loop.training_loop(**c)
+    [states] = kept.values()
+    assert states[-1]['best_metrics']['fid_fake']['value'] == 3.0 and states[-1]['best_metrics']['fake_pr_precision']['value'] == 0.3
+    assert states[-1]['stats_metrics'] == dict(fid_fake=3.5, fake_pr_precision=0.25)
+
+def test_is_better():
+    assert training_loop.is_better('fid50k_full', 2.0, 3.0) and not training_loop.is_better('kid50k_full', 3.0, 2.0)
+    assert training_loop.is_better('pr50k3_full_recall', 0.5, 0.4) and training_loop.is_better('is50k_mean', 9.0, 8.0)
+    assert training_loop.is_better('modes10k_classes', 10, 9) and training_loop.is_better('modes10k_kl', 0.1, 0.2)
+    assert not training_loop.is_better('modes10k_accuracy', 0.99, 0.5) and not training_loop.is_better('is50k_std', 0.1, 0.2)
 
 def test_cli_resume_latest(tmp_path):
     # train.py end to end: the same command plus --resume=latest (and a longer --kimg) continues the newest snapshot.

@@ -153,10 +153,11 @@ def take_moments(collector: training_stats.Collector, name: str) -> Tuple[int, f
     return num, (collector.mean(name) * num if num > 0 else 0.0)
 
 def is_better(metric: str, value: float, best: float) -> bool:
-    """Whether a metric result improves on the best so far: lower FID/KID/PPL, higher precision/recall/IS mean."""
-    if metric.startswith(('fid', 'kid', 'ppl')):
+    """Whether a metric result improves on the best so far: lower FID/KID/PPL and class-histogram KL, higher
+    precision/recall/IS mean and mode coverage (classes, confidence); other results are not ranked."""
+    if metric.startswith(('fid', 'kid', 'ppl')) or metric.endswith('_kl'):
         return value < best
-    if metric.endswith(('_precision', '_recall', '_mean')):
+    if metric.endswith(('_precision', '_recall', '_mean', '_classes', '_confidence')):
         return value > best
     return False
 
