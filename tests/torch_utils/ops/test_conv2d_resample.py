@@ -110,3 +110,17 @@ def test_gradgradcheck_upsampling():
     assert torch.autograd.gradgradcheck(lambda x, w: conv2d_resample.conv2d_resample(x, w, f=f, up=2, padding=1), [x, w])
 
 #----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('k,up,down,taps', [(3, 2, 1, [1, 3, 3, 1]), (3, 1, 2, [1, 3, 3, 1]), (1, 2, 1, [1, 3, 3, 1]), (1, 1, 2, [1, 3, 3, 1]),
+                                            (3, 3, 1, [1, 2, 3, 2, 1]), (4, 2, 1, [1, 3, 3, 1]), (3, 2, 2, [1, 3, 3, 1])])
+def test_resampling_is_centered(k, up, down, taps):
+    # Centered filtering commutes with mirroring: flipping the image and the kernel flips the output. This pins the
+    # filter-centering padding without restating its formula (test_matches_composition takes it as given). Filter
+    # length and factor share their parity (even taps for factor 2, as StyleGAN uses), else no centering exists.
+    x = torch.randn([1, 2, 8, 8], dtype=torch.float64)
+    w = torch.randn([3, 2, k, k], dtype=torch.float64)
+    f = upfirdn2d.setup_filter(taps) # float32, as the op requires; x and w in float64
+    pad = (k - 1) // 2 if k % 2 else [k // 2 - 1, k // 2] * 2
+    run = lambda x, w, pad: conv2d_resample.conv2d_resample(x, w, f=f, up=up, down=down, padding=pad)
+    flipped_pad = pad if isinstance(pad, int) else [pad[1], pad[0], pad[3], pad[2]]
+    torch.testing.assert_close(run(x.flip([2, 3]), w.flip([2, 3]), flipped_pad), run(x, w, pad).flip([2, 3]))
