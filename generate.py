@@ -26,6 +26,30 @@ def seed_latents(seeds: List[int], z_dim: int) -> np.ndarray:
 
 #----------------------------------------------------------------------------
 
+def class_label(G: torch.nn.Module, class_idx: Optional[int]) -> torch.Tensor:
+    """One-hot label [1, c_dim] on G's device for --class (zeros [1, 0] for an unconditional network); UserError
+    for a --class that does not fit the network."""
+    if G.c_dim == 0 and class_idx is not None:
+        raise dnnlib.UserError(f'--class={class_idx}: the network is unconditional; leave --class out')
+    if G.c_dim != 0 and class_idx is None:
+        raise dnnlib.UserError(f'--class is required: the network is conditional with {G.c_dim} classes (0 to {G.c_dim - 1})')
+    if G.c_dim != 0 and not 0 <= class_idx < G.c_dim:
+        raise dnnlib.UserError(f'--class={class_idx}: out of range, the network has {G.c_dim} classes (0 to {G.c_dim - 1})')
+    label = torch.zeros([1, G.c_dim], device=next(G.parameters()).device)
+    if G.c_dim != 0:
+        label[:, class_idx] = 1
+    return label
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """Images [N, C, H, W] in [-1, 1] -> uint8 [N, H, W, C], rounded as the official tools do."""
+    return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+def save_png(image: np.ndarray, fname: str) -> None:
+    """uint8 [H, W, C] with C = 1 (grayscale) or 3 (RGB)."""
+    PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image, 'L' if image.shape[2] == 1 else 'RGB').save(fname)
+
+#----------------------------------------------------------------------------
+
 def generate_images(
     G:              torch.nn.Module,        # Generator (G_ema of a snapshot), already on its device.
     seeds:          List[int],              # One image per seed, in this order.
@@ -36,11 +60,7 @@ def generate_images(
 ) -> Iterator[Tuple[List[int], np.ndarray]]:
     """Yield (seeds, uint8 images [N, H, W, C]) batch by batch."""
     device = next(G.parameters()).device
-    label = torch.zeros([1, G.c_dim], device=device)
-    if G.c_dim != 0:
-        if class_idx is None or not 0 <= class_idx < G.c_dim:
-            raise ValueError(f'class_idx={class_idx}: a conditional network needs 0 <= class_idx < {G.c_dim}')
-        label[:, class_idx] = 1
+    label = class_label(G, class_idx)
     # Float16 layers are not run on the CPU; our networks switch by themselves, official ones need to be told.
     synthesis_kwargs = dict(force_fp32=True) if device.type == 'cpu' else dict()
     for start in range(0, len(seeds), batch_size):
@@ -48,8 +68,7 @@ def generate_images(
         z = torch.from_numpy(seed_latents(batch_seeds, G.z_dim)).to(device)
         with torch.no_grad():
             img = G(z, label.repeat([len(batch_seeds), 1]), truncation_psi=truncation_psi, noise_mode=noise_mode, **synthesis_kwargs)
-        img = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-        yield batch_seeds, img.cpu().numpy()
+        yield batch_seeds, to_uint8(img)
 
 #----------------------------------------------------------------------------
 
@@ -63,6 +82,13 @@ def write_grid(images: np.ndarray, fname: str) -> None:
     save_image_grid(tiles, fname, drange=[0, 255], grid_size=(gw, gh))
 
 #----------------------------------------------------------------------------
+
+def check_output(G: torch.nn.Module, network_pkl: str, outdir: str) -> None:
+    """UserError unless G's images can be written as PNGs into outdir."""
+    if G.img_channels not in [1, 3]:
+        raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; PNG output needs 1 (grayscale) or 3 (RGB)')
+    if os.path.exists(outdir) and not os.path.isdir(outdir):
+        raise dnnlib.UserError(f'--outdir={outdir}: exists and is not a directory')
 
 def parse_seeds(ctx, param, value):
     """click callback: '0-99,200' -> seeds, each a valid numpy RandomState seed."""
@@ -97,24 +123,15 @@ def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: O
     G = G.to(device).eval().requires_grad_(False)
 
     # Check everything before writing anything.
-    if G.c_dim == 0 and class_idx is not None:
-        raise dnnlib.UserError(f'--class={class_idx}: the network is unconditional; leave --class out')
-    if G.c_dim != 0 and class_idx is None:
-        raise dnnlib.UserError(f'--class is required: the network is conditional with {G.c_dim} classes (0 to {G.c_dim - 1})')
-    if G.c_dim != 0 and not 0 <= class_idx < G.c_dim:
-        raise dnnlib.UserError(f'--class={class_idx}: out of range, the network has {G.c_dim} classes (0 to {G.c_dim - 1})')
-    if G.img_channels not in [1, 3]:
-        raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; PNG output needs 1 (grayscale) or 3 (RGB)')
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise dnnlib.UserError(f'--outdir={outdir}: exists and is not a directory')
+    class_label(G, class_idx)
+    check_output(G, network_pkl, outdir)
     os.makedirs(outdir, exist_ok=True)
 
-    mode = 'L' if G.img_channels == 1 else 'RGB'
     all_images = []
     num_done = 0
     for batch_seeds, images in generate_images(G, seeds, truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx, batch_size=batch_size):
         for seed, image in zip(batch_seeds, images):
-            PIL.Image.fromarray(image[:, :, 0] if mode == 'L' else image, mode).save(os.path.join(outdir, f'seed{seed:04d}.png'))
+            save_png(image, os.path.join(outdir, f'seed{seed:04d}.png'))
         if grid:
             all_images.append(images)
         num_done += len(batch_seeds)
