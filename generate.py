@@ -90,13 +90,32 @@ def check_output(G: torch.nn.Module, network_pkl: str, outdir: str) -> None:
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise dnnlib.UserError(f'--outdir={outdir}: exists and is not a directory')
 
+def render_projected_w(G: torch.nn.Module, projected_w: str, noise_mode: str, network_pkl: str, outdir: str) -> None:
+    """outdir/projNN.png for each ws [num_ws, w_dim] in the 'w' array of a projected_w.npz, as StyleGAN2-ADA does."""
+    try:
+        with np.load(projected_w) as data:
+            ws = data['w']
+    except (OSError, ValueError, KeyError) as err:
+        raise dnnlib.UserError(f'--projected-w={projected_w}: expected a projected_w.npz of projector.py with an array "w" ({err})') from err
+    if not hasattr(G, 'num_ws') or ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
+        raise dnnlib.UserError(f'--projected-w={projected_w}: its w has shape {list(ws.shape)}, but the network takes [N, {getattr(G, "num_ws", "?")}, {getattr(G, "w_dim", "?")}]')
+    check_output(G, network_pkl, outdir)
+    os.makedirs(outdir, exist_ok=True)
+    device = next(G.parameters()).device
+    synthesis_kwargs = dict(force_fp32=True) if device.type == 'cpu' else dict()
+    for idx, w in enumerate(torch.from_numpy(ws).to(device)):
+        with torch.no_grad():
+            save_png(to_uint8(G.synthesis(w[None], noise_mode=noise_mode, **synthesis_kwargs))[0], os.path.join(outdir, f'proj{idx:02d}.png'))
+    print(f'Wrote {len(ws)} images to "{outdir}"')
+
 def parse_seeds(ctx, param, value):
     """click callback: '0-99,200' -> seeds, each a valid numpy RandomState seed."""
-    return parse_range(value, max_value=2**32 - 1)
+    return None if value is None else parse_range(value, max_value=2**32 - 1)
 
 @click.command(context_settings=dict(max_content_width=120))
 @click.option('--network', 'network_pkl', help='Network pickle (path or URL)', metavar='[PATH|URL]', required=True)
-@click.option('--seeds',      help='Seeds, ranges and lists (e.g. 0-99,200)', metavar='LIST', required=True, callback=parse_seeds)
+@click.option('--seeds',      help='Seeds, ranges and lists (e.g. 0-99,200)', metavar='LIST', callback=parse_seeds)
+@click.option('--projected-w', 'projected_w', help='Render the ws of a projected_w.npz (projector.py) instead of seeds', metavar='FILE')
 @click.option('--trunc',      'truncation_psi', help='Truncation psi', metavar='FLOAT', type=float, default=1, show_default=True)
 @click.option('--class',      'class_idx', help='Class label of a conditional network', metavar='INT', type=int)
 @click.option('--noise-mode', help='Per-pixel noise', type=click.Choice(['const', 'random', 'none']), default='const', show_default=True)
@@ -104,7 +123,7 @@ def parse_seeds(ctx, param, value):
 @click.option('--batch',      'batch_size', help='Images per forward pass (1 = bit-identical to the official tools; larger is faster, may differ in the last bit)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--grid',       help='Also write all images as one grid, outdir/grid.png', is_flag=True)
 @click.option('--safe',       help='Load the .safetensors + .json beside the snapshot instead of unpickling (runs no code from the files)', is_flag=True)
-def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: Optional[int], noise_mode: str, outdir: str, batch_size: int, grid: bool, safe: bool):
+def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str], truncation_psi: float, class_idx: Optional[int], noise_mode: str, outdir: str, batch_size: int, grid: bool, safe: bool):
     """Generate images from a trained network, one PNG per seed (seed0000.png, ...).
 
     \b
@@ -116,13 +135,20 @@ def main(network_pkl: str, seeds: List[int], truncation_psi: float, class_idx: O
     \b
     # A snapshot from an untrusted source: weights only, nothing from the files is executed.
     python generate.py --network=network-snapshot-000100.safetensors --safe --seeds=0-7 --outdir=out
+    \b
+    # The result of projector.py, rendered again (proj00.png).
+    python generate.py --network=PKL --projected-w=out/projected_w.npz --outdir=out
     """
+    if (seeds is None) == (projected_w is None):
+        raise dnnlib.UserError('--seeds or --projected-w: give exactly one of them')
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     print(f'Loading network from "{network_pkl}"...')
     G = legacy.open_network(network_pkl, safe=safe)['G_ema']
     G = G.to(device).eval().requires_grad_(False)
 
     # Check everything before writing anything.
+    if projected_w is not None:
+        return render_projected_w(G, projected_w, noise_mode, network_pkl, outdir)
     class_label(G, class_idx)
     check_output(G, network_pkl, outdir)
     os.makedirs(outdir, exist_ok=True)
