@@ -13,7 +13,8 @@ For every snapshot of every run: mode coverage (modes10k: the classifier of metr
 for the last snapshot of each run, FID of --fid-num-gen generated images against the 400 held-out digits the runs
 never saw (fid50k_full with num_gen, against builtin:digits-heldout). Both are what calc_metrics.py prints with
 --metrics=modes10k --data=builtin:digits / --metrics=fid50k_full --data=builtin:digits-heldout and --num-gen.
-FID is the expensive part on a CPU (Inception takes about 0.5 s per image on 2 cores), hence its own, smaller count.
+FID is the expensive part on a CPU (Inception takes about 0.5 s per image on 2 cores), hence its own, smaller count;
+so few images put a floor under FID, measured too: --fid-num-gen real training digits against the held-out ones.
 Scores go to stderr and, with --results, to a JSON-lines file that later calls reuse (score runs as they finish).
 Then a Markdown table (mean +- standard deviation over the seeds of each variant) and one JSON line with the same
 numbers go to stdout; --plot writes a figure (needs matplotlib: pip install -e '.[bench]')."""
@@ -33,7 +34,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import dnnlib                                                   # noqa: E402 (needs the repository root on sys.path)
 import legacy                                                   # noqa: E402
 from dnnlib.cli import run_cli                                  # noqa: E402
+from metrics import frechet_inception_distance                  # noqa: E402
 from metrics import metric_main                                 # noqa: E402
+from metrics import metric_utils                                # noqa: E402
 from training import dataset                                    # noqa: E402
 
 #----------------------------------------------------------------------------
@@ -60,6 +63,17 @@ def score(pkl: str, num_gen: int, fid_num_gen) -> dict:
         if fid_num_gen is not None:
             scores['fid'] = metric_main.calc_metric('fid50k_full', G=G, num_gen=fid_num_gen, dataset_kwargs=dataset.dataset_kwargs_for_data('builtin:digits-heldout', resolution=res)).results.fid50k_full
     return scores
+
+def fid_floor(num_real: int, resolution: int) -> float:
+    """FID of num_real training-part digits (a seeded random subset) against the held-out ones: what a generator
+    that reproduced its training data would score at this sample size."""
+    moments = []
+    for name, max_size in [('builtin:digits-train', num_real), ('builtin:digits-heldout', None)]:
+        opts = metric_utils.MetricOptions(dataset_kwargs=dataset.dataset_kwargs_for_data(name, resolution=resolution, max_size=max_size, xflip=False, use_labels=False))
+        with contextlib.redirect_stdout(sys.stderr):
+            moments.append(metric_utils.compute_feature_stats_for_dataset(opts=opts, detector_url=metric_utils.INCEPTION_URL,
+                detector_kwargs=dict(return_features=True), capture_mean_cov=True).get_mean_cov())
+    return frechet_inception_distance.fid_from_stats(*moments[0], *moments[1])
 
 def mean_std(values: list) -> str:
     return f'{np.mean(values):.2f} +- {np.std(values):.2f}' if values else '-'
@@ -119,8 +133,15 @@ def main(run_dirs, num_gen, fid_num_gen, results_path, plot_path):
             values = {key: [row[key] for row in group if key in row] for key in ['classes', 'kl', 'confidence', 'fid']}
             table.append(f'| {"diffusion" if variant else "no diffusion"} | {kimg} | {len(group)} | ' + ' | '.join(mean_std(values[key]) for key in ['classes', 'kl', 'confidence', 'fid']) + ' |')
             summary.append(dict(diffusion=variant, kimg=kimg, runs=len(group), **{key: value for key, value in values.items() if value}))
+    floor = known.get(('floor', fid_num_gen), {}).get('fid')
+    if floor is None:
+        floor = fid_floor(fid_num_gen, resolution=legacy.open_network(next(iter(runs[0]['snapshots'].values())))['G_ema'].img_resolution)
+        if results_path is not None:
+            with open(results_path, 'a') as f:
+                f.write(json.dumps(dict(run_dir='floor', kimg=fid_num_gen, fid=floor)) + '\n')
+    table.append(f'| {fid_num_gen} real training digits (the floor) | - | - | - | - | - | {floor:.2f} |')
     print('\n'.join(table))
-    print(json.dumps(dict(num_gen=num_gen, fid_num_gen=fid_num_gen, classifier_accuracy=rows[0]['accuracy'], groups=summary)))
+    print(json.dumps(dict(num_gen=num_gen, fid_num_gen=fid_num_gen, fid_floor=floor, classifier_accuracy=rows[0]['accuracy'], groups=summary)))
     if plot_path is not None:
         plot(rows, plot_path)
 
