@@ -4,7 +4,6 @@ and one-line errors for bad input with nothing written."""
 
 import imageio
 import numpy as np
-import pytest
 import torch
 
 import gen_video

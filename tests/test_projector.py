@@ -6,7 +6,6 @@ import pickle
 
 import numpy as np
 import PIL.Image
-import pytest
 import torch
 
 import generate

@@ -1,7 +1,6 @@
 """Tests of style_mixing.py: every cell of the grid against images made by hand from the mixed styles (through the
 generator's own truncation and synthesis), the grid layout, and one-line errors for bad input."""
 
-import os
 
 import numpy as np
 import PIL.Image

@@ -106,7 +106,6 @@ def test_path_length_penalty_and_running_mean():
     torch.manual_seed(7) # the loss draws nothing before the path-length noise (no style mixing, no synthesis noise)
     n = 3
     y = torch.randn([n, C, H, H]) / np.sqrt(H * H)
-    A = G.mapping.A.detach().clone().requires_grad_(True)
     B = G.synthesis.B.detach().clone().requires_grad_(True)
     jty = torch.einsum('np,lwp->nlw', y.reshape(n, -1), B) # independent of w: the synthesis is linear
     lengths = jty.square().sum(2).mean(1).sqrt()
