@@ -1,8 +1,9 @@
 """Multi-process training on the CPU (gloo): ranks stay identical, 2 ranks x B images give the same
-gradients and steps as 1 process x 2B images (and as 1 process accumulating 2 rounds of B), and a failing
-rank ends the whole job with its error."""
+gradients and steps as 1 process x 2B images (and as 1 process accumulating 2 rounds of B), a stopped 2-process run
+resumes bit-exactly, and a failing rank ends the whole job with its error."""
 
 import os
+import pickle
 import subprocess
 import sys
 
@@ -114,3 +115,28 @@ def test_failing_rank_stops_the_job(tmp_path):
     proc = subprocess.run(cmd, cwd=str(tmp_path), env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert 'img05.png' in proc.stdout + proc.stderr and 'cannot decode image' in proc.stdout + proc.stderr
+
+def test_two_process_resume_is_exact(tmp_path):
+    # A 2-process run stopped after 3 of 6 minibatches (a tick boundary of the full run) and continued with
+    # --resume=latest ends bit-identical to the same 2-process run never stopped: weights, optimizer and diffusion
+    # states (each rank's RNG states travel in the snapshot).
+    def train(outdir, kimg, *extra):
+        cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(outdir), '--gpus', '2', '--batch', '8', '--kimg', str(kimg),
+               '--tick', '0.016', '--snap', '1', '--ada_kimg', '1', '--target', '0.05', '--metrics', 'none', *extra]
+        proc = subprocess.run(cmd, cwd=str(tmp_path), env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return proc.stdout
+    train(tmp_path / 'straight', 0.048)
+    train(tmp_path / 'stopped', 0.024)
+    out = train(tmp_path / 'stopped', 0.048, '--resume', 'latest')
+    assert 'no longer exact' not in out and 'not bit-exactly' not in out
+    load = lambda outdir, run: pickle.loads((outdir / sorted(os.listdir(outdir))[run] / 'network-snapshot-000000.pkl').read_bytes())
+    straight, resumed = load(tmp_path / 'straight', 0), load(tmp_path / 'stopped', 1)
+    assert resumed['resume_state']['cur_nimg'] == straight['resume_state']['cur_nimg'] == 48
+    for name in ['G', 'D', 'G_ema']:
+        a, b = straight[name].state_dict(), resumed[name].state_dict()
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert straight['diffusion_state'] == resumed['diffusion_state'] and straight['diffusion_state']['p'] > 0
+    for opt in ['G', 'D']:
+        a, b = straight['resume_state']['optimizers'][opt]['state'], resumed['resume_state']['optimizers'][opt]['state']
+        assert a.keys() == b.keys() and all(torch.equal(a[k]['exp_avg_sq'], b[k]['exp_avg_sq']) for k in a), opt
