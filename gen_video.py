@@ -20,7 +20,7 @@ import tqdm
 import dnnlib
 import legacy
 from dnnlib.cli import run_cli
-from generate import class_label, parse_seeds, seed_latents, to_uint8
+from generate import check_styles, class_label, parse_seeds, seed_latents, synthesis_kwargs_for, to_uint8
 
 WRAPS = 2   # keyframe periods tiled on each side, so that the cubic spline is periodic over the loop
 
@@ -53,8 +53,7 @@ def render_frames(G: torch.nn.Module, seeds: np.ndarray, w_frames: int, truncati
     with torch.no_grad():
         ws = G.mapping(z, label.repeat([len(z), 1]), truncation_psi=truncation_psi)
     grid = interpolators(ws.cpu().numpy().reshape(grid_h, grid_w, num_keyframes, *ws.shape[1:]), kind=kind)
-    # Float16 layers are not run on the CPU; our networks switch by themselves, official ones need to be told.
-    synthesis_kwargs = dict(noise_mode='const', **(dict(force_fp32=True) if label.device.type == 'cpu' else {}))
+    synthesis_kwargs = dict(noise_mode='const', **synthesis_kwargs_for(label.device))
     for frame_idx in range(num_keyframes * w_frames):
         cell_ws = torch.from_numpy(np.stack([cell(frame_idx / w_frames) for row in grid for cell in row])).to(label.device, torch.float32)
         with torch.no_grad():
@@ -98,8 +97,7 @@ def main(network_pkl: str, seeds: List[int], shuffle_seed: Optional[int], grid: 
     G = G.to(device).eval().requires_grad_(False)
 
     # Check everything before writing anything.
-    if not all(hasattr(G, name) for name in ['mapping', 'synthesis', 'num_ws']):
-        raise dnnlib.UserError(f'--network={network_pkl}: {type(G).__name__} has no mapping network with per-layer styles; interpolation videos need one (StyleGAN2/3 generators)')
+    check_styles(G, network_pkl, 'an interpolation video')
     if G.img_channels not in [1, 3]:
         raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; a video needs 1 or 3')
     if not output.lower().endswith('.mp4'):

@@ -44,6 +44,16 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
     """Images [N, C, H, W] in [-1, 1] -> uint8 [N, H, W, C], rounded as the official tools do."""
     return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu().numpy()
 
+def synthesis_kwargs_for(device: torch.device) -> dict:
+    """Float16 layers are not run on the CPU; our networks switch by themselves, official ones need to be told."""
+    return dict(force_fp32=True) if device.type == 'cpu' else dict()
+
+def check_styles(G: torch.nn.Module, network_pkl: str, purpose: str) -> None:
+    """UserError unless G has a mapping network with per-layer styles (StyleGAN2/3 generators); purpose names
+    what needs them, for the message."""
+    if not all(hasattr(G, name) for name in ['mapping', 'synthesis', 'num_ws', 'w_dim']) or not hasattr(G.mapping, 'w_avg'):
+        raise dnnlib.UserError(f'--network={network_pkl}: {type(G).__name__} has no mapping network with per-layer styles; {purpose} needs one (StyleGAN2/3 generators)')
+
 def save_png(image: np.ndarray, fname: str) -> None:
     """uint8 [H, W, C] with C = 1 (grayscale) or 3 (RGB)."""
     PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image, 'L' if image.shape[2] == 1 else 'RGB').save(fname)
@@ -61,8 +71,7 @@ def generate_images(
     """Yield (seeds, uint8 images [N, H, W, C]) batch by batch."""
     device = next(G.parameters()).device
     label = class_label(G, class_idx)
-    # Float16 layers are not run on the CPU; our networks switch by themselves, official ones need to be told.
-    synthesis_kwargs = dict(force_fp32=True) if device.type == 'cpu' else dict()
+    synthesis_kwargs = synthesis_kwargs_for(device)
     for start in range(0, len(seeds), batch_size):
         batch_seeds = seeds[start : start + batch_size]
         z = torch.from_numpy(seed_latents(batch_seeds, G.z_dim)).to(device)
@@ -97,15 +106,15 @@ def render_projected_w(G: torch.nn.Module, projected_w: str, noise_mode: str, ne
             ws = data['w']
     except (OSError, ValueError, KeyError) as err:
         raise dnnlib.UserError(f'--projected-w={projected_w}: expected a projected_w.npz of projector.py with an array "w" ({err})') from err
-    if not hasattr(G, 'num_ws') or ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
-        raise dnnlib.UserError(f'--projected-w={projected_w}: its w has shape {list(ws.shape)}, but the network takes [N, {getattr(G, "num_ws", "?")}, {getattr(G, "w_dim", "?")}]')
+    check_styles(G, network_pkl, '--projected-w')
+    if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
+        raise dnnlib.UserError(f'--projected-w={projected_w}: its w has shape {list(ws.shape)}, but the network takes [N, {G.num_ws}, {G.w_dim}]')
     check_output(G, network_pkl, outdir)
     os.makedirs(outdir, exist_ok=True)
     device = next(G.parameters()).device
-    synthesis_kwargs = dict(force_fp32=True) if device.type == 'cpu' else dict()
     for idx, w in enumerate(torch.from_numpy(ws).to(device)):
         with torch.no_grad():
-            save_png(to_uint8(G.synthesis(w[None], noise_mode=noise_mode, **synthesis_kwargs))[0], os.path.join(outdir, f'proj{idx:02d}.png'))
+            save_png(to_uint8(G.synthesis(w[None], noise_mode=noise_mode, **synthesis_kwargs_for(device)))[0], os.path.join(outdir, f'proj{idx:02d}.png'))
     print(f'Wrote {len(ws)} images to "{outdir}"')
 
 def parse_seeds(ctx, param, value):

@@ -23,7 +23,7 @@ import tqdm
 import dnnlib
 import legacy
 from dnnlib.cli import run_cli
-from generate import class_label, save_png, to_uint8
+from generate import check_styles, class_label, save_png, synthesis_kwargs_for, to_uint8
 from metrics import metric_utils
 
 #----------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def project(
             group['lr'] = initial_learning_rate * lr_ramp
 
         ws = (w_opt + torch.randn_like(w_opt) * w_noise_scale).repeat([1, G.num_ws, 1])
-        synth = (G.synthesis(ws, noise_mode='const') + 1) * (255 / 2)
+        synth = (G.synthesis(ws, noise_mode='const', **synthesis_kwargs_for(device)) + 1) * (255 / 2)
         dist = (target_features - perceptual_features(vgg16, synth)).square().sum()
         loss = dist + noise_regularization(buffers) * regularize_noise_weight
         optimizer.zero_grad(set_to_none=True)
@@ -150,8 +150,7 @@ def main(network_pkl: str, target_fname: str, num_steps: int, seed: int, save_vi
     G = legacy.open_network(network_pkl)['G_ema'].to(device).eval().requires_grad_(False)
 
     # Check everything before writing anything (the detector too: offline without --vgg, one line and no output).
-    if not all(hasattr(G, name) for name in ['mapping', 'synthesis', 'num_ws', 'w_dim']):
-        raise dnnlib.UserError(f'--network={network_pkl}: {type(G).__name__} has no mapping network with per-layer styles; projection into W needs one (StyleGAN2/3 generators)')
+    check_styles(G, network_pkl, 'projection into W')
     if G.img_channels not in [1, 3]:
         raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; projection needs 1 or 3')
     label = class_label(G, class_idx)
@@ -168,7 +167,7 @@ def main(network_pkl: str, target_fname: str, num_steps: int, seed: int, save_vi
     # and as generate.py --projected-w does.
     def render(w: torch.Tensor) -> np.ndarray:
         with torch.no_grad():
-            return to_uint8(G.synthesis(w[None, None].repeat([1, G.num_ws, 1]), noise_mode='const'))[0]
+            return to_uint8(G.synthesis(w[None, None].repeat([1, G.num_ws, 1]), noise_mode='const', **synthesis_kwargs_for(device)))[0]
 
     save_png(target, os.path.join(outdir, 'target.png'))
     save_png(render(ws[-1]), os.path.join(outdir, 'proj.png'))

@@ -16,7 +16,7 @@ import torch
 import dnnlib
 import legacy
 from dnnlib.cli import parse_range, run_cli
-from generate import check_output, class_label, parse_seeds, save_png, seed_latents, to_uint8
+from generate import check_output, check_styles, class_label, parse_seeds, save_png, seed_latents, synthesis_kwargs_for, to_uint8
 
 #----------------------------------------------------------------------------
 
@@ -42,8 +42,7 @@ def style_mixing_images(G: torch.nn.Module, row_seeds: List[int], col_seeds: Lis
     label = class_label(G, class_idx)
     seeds = list(dict.fromkeys(row_seeds + col_seeds))
     ws = seed_styles(G, seeds, label, truncation_psi)
-    # Float16 layers are not run on the CPU; our networks switch by themselves, official ones need to be told.
-    synthesis_kwargs = dict(noise_mode=noise_mode, **(dict(force_fp32=True) if label.device.type == 'cpu' else {}))
+    synthesis_kwargs = dict(noise_mode=noise_mode, **synthesis_kwargs_for(label.device))
     pairs = [(seed, seed) for seed in seeds] + [(row, col) for row in row_seeds for col in col_seeds if row != col]
     images = dict()
     with torch.no_grad():
@@ -93,8 +92,7 @@ def main(network_pkl: str, row_seeds: List[int], col_seeds: List[int], styles: O
     G = G.to(device).eval().requires_grad_(False)
 
     # Check everything before writing anything.
-    if not all(hasattr(G, name) for name in ['mapping', 'synthesis', 'num_ws']) or not hasattr(G.mapping, 'w_avg'):
-        raise dnnlib.UserError(f'--network={network_pkl}: {type(G).__name__} has no mapping network with per-layer styles; style mixing needs one (StyleGAN2/3 generators)')
+    check_styles(G, network_pkl, 'style mixing')
     styles = [style for style in range(7) if style < G.num_ws] if styles is None else styles
     bad = [style for style in styles if style >= G.num_ws]
     if bad:

@@ -50,9 +50,14 @@ def fit_classifier(dataset_kwargs: dict, seed: int = 0) -> tuple:
     if dataset is None or not dataset.has_labels or not dataset.has_onehot_labels:
         name = dnnlib.util.construct_class_by_name(**kwargs, use_labels=False).name
         raise dnnlib.UserError(f'mode coverage needs class labels, and {name} has none (dataset.json "labels" with class indices)')
-    labels = np.array([int(np.argmax(dataset.get_label(i))) for i in range(len(dataset))])
-    features = torch.cat([thumbnails(torch.from_numpy(np.stack([dataset[i][0] for i in range(start, min(start + 1024, len(dataset)))])))
-                          for start in range(0, len(dataset), 1024)]).numpy().astype(np.float64)
+    # One pass over the data: each item is (image, one-hot label); thumbnails are taken 1024 images at a time.
+    features, labels = [], []
+    for start in range(0, len(dataset), 1024):
+        images, onehots = zip(*[dataset[i] for i in range(start, min(start + 1024, len(dataset)))])
+        features.append(thumbnails(torch.from_numpy(np.stack(images))))
+        labels.extend(int(np.argmax(onehot)) for onehot in onehots)
+    features = torch.cat(features).numpy().astype(np.float64)
+    labels = np.array(labels)
     train_x, test_x, train_y, test_y = train_test_split(features, labels, test_size=0.2, stratify=labels, random_state=seed)
     model = LogisticRegression(max_iter=5000).fit(train_x, train_y)
     num_classes = dataset.label_dim

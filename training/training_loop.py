@@ -112,11 +112,11 @@ def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int
         # terms in the loss): Adam's step count and second moments then advance alike for every parameter.
         # A phase that computed nothing (path length with pl_weight 0) steps nothing, as there.
         params = list(phase.module.parameters())
-        if any(param.grad is not None for param in params):
-            for param in params:
-                if param.grad is None:
-                    param.grad = torch.zeros_like(param)
-        params = [param for param in params if param.grad is not None]
+        if not any(param.grad is not None for param in params):
+            params = []
+        for param in params:
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
         if len(params) > 0:
             flat = torch.cat([param.grad.flatten() for param in params])
             if num_gpus > 1:
