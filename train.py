@@ -9,11 +9,10 @@ import os
 import re
 import sys
 import tempfile
-from typing import Tuple
+from typing import Optional, Tuple
 
 import click
 import torch
-import yaml
 
 import dnnlib
 import legacy
@@ -22,59 +21,33 @@ from metrics import metric_main
 from torch_utils import training_stats
 from torch_utils import custom_ops
 from training import dataset
+from training import presets
 from training import snapshot
 from training import training_loop
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'configs')
-PRESETS = sorted(os.path.splitext(f)[0] for f in os.listdir(CONFIG_DIR) if f.endswith('.yaml'))
+# Knobs of a preset that the command line sets, and the option that sets each.
+KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg')
 
 #----------------------------------------------------------------------------
 
-def load_preset(name: str) -> dnnlib.EasyDict:
-    """Read configs/NAME.yaml, resolving its 'base' chain (later files override earlier ones, 'diffusion' merged)."""
-    with open(os.path.join(CONFIG_DIR, f'{name}.yaml'), 'rt') as f:
-        spec = yaml.safe_load(f)
-    base = spec.pop('base', None)
-    merged = load_preset(base) if base is not None else dnnlib.EasyDict(diffusion=dnnlib.EasyDict())
-    diffusion = dnnlib.EasyDict(merged.diffusion, **(spec.pop('diffusion', None) or {}))
-    merged.update(spec, diffusion=diffusion)
-    return merged
-
-#----------------------------------------------------------------------------
-
-def derive_auto(spec: dnnlib.EasyDict, res: int, gpus: int) -> dnnlib.EasyDict:
-    """Fill the 'auto' entries of a preset from the resolution and GPU count (StyleGAN2-ADA's rules)."""
-    spec = dnnlib.EasyDict(spec)
-    batch = max(min(gpus * min(4096 // res, 32), 64), gpus)
-    derived = dict(ref_gpus=gpus, batch=batch, mbstd=min(batch // gpus, 4), fmaps=1 if res >= 512 else 0.5,
-                   lrate=0.002 if res >= 1024 else 0.0025, gamma=0.0002 * (res ** 2) / batch, ema=batch * 10 / 32)
-    for key, value in derived.items():
-        if spec.get(key) == 'auto':
-            spec[key] = value
-    return spec
-
-#----------------------------------------------------------------------------
-
-def network_kwargs(spec: dnnlib.EasyDict, mbstd_group: int, gamma: float, fp32: bool = False, nhwc: bool = False) -> dnnlib.EasyDict:
-    """G, D, optimizer and loss kwargs of a StyleGAN2 preset (shared by train.py and benchmarks/)."""
-    channel_base = int(spec.fmaps * 32768)
-    num_fp16_res = 0 if fp32 else spec.num_fp16_res
-    conv_clamp = None if fp32 else spec.conv_clamp
-    c = dnnlib.EasyDict()
-    # Training runs the modulated convolutions unfused (shared weights, scaled activations): several times faster
-    # than one grouped convolution per sample, same result; inference keeps the fused form.
-    c.G_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Generator', z_dim=spec.z_dim, w_dim=spec.w_dim,
-        mapping_kwargs=dnnlib.EasyDict(num_layers=spec.map), channel_base=channel_base, channel_max=spec.channel_max,
-        num_fp16_res=num_fp16_res, conv_clamp=conv_clamp, architecture=spec.G_arch, fp16_channels_last=nhwc,
-        fused_modconv_default='inference_only')
-    c.D_kwargs = dnnlib.EasyDict(class_name='training.networks_stylegan2.Discriminator', architecture=spec.D_arch,
-        channel_base=channel_base, channel_max=spec.channel_max, num_fp16_res=num_fp16_res, conv_clamp=conv_clamp,
-        block_kwargs=dnnlib.EasyDict(fp16_channels_last=nhwc), epilogue_kwargs=dnnlib.EasyDict(mbstd_group_size=mbstd_group))
-    c.G_opt_kwargs = dnnlib.EasyDict(class_name='torch.optim.Adam', lr=spec.lrate, betas=[0.0, 0.99], eps=1e-8)
-    c.D_opt_kwargs = dnnlib.EasyDict(c.G_opt_kwargs)
-    c.loss_kwargs = dnnlib.EasyDict(class_name='training.loss.StyleGAN2Loss', r1_gamma=gamma,
-        style_mixing_prob=spec.style_mixing, pl_weight=spec.pl_weight)
-    return c
+def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = None, overrides: Optional[dict] = None,
+                   fp32: bool = False, nhwc: bool = False, transfer: bool = False) -> Tuple[dnnlib.EasyDict, int]:
+    """The preset configs/CFG.yaml evaluated for this run (shared by train.py and benchmarks/): returns (preset,
+    batch_gpu). overrides: knob -> value from the command line (None values ignored); transfer: the run starts from
+    the weights of another run (--resume of a pickle without a resume state). UserError on bad input."""
+    spec = presets.load_preset(cfg)
+    overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    knobs = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus), overrides=overrides, option_names=KNOB_OPTIONS, sections=False)
+    batch = knobs.batch
+    if batch < 1 or batch % gpus != 0:
+        raise dnnlib.UserError(f'--batch={batch} must be a positive multiple of --gpus={gpus}')
+    batch_gpu = batch_gpu or batch // gpus
+    if batch_gpu < 1 or batch % (batch_gpu * gpus) != 0:
+        raise dnnlib.UserError(f'--batch={batch} must be a multiple of --batch-gpu={batch_gpu} times --gpus={gpus}')
+    if 'mbstd' in knobs and batch_gpu % min(knobs.mbstd, batch_gpu) != 0:
+        raise dnnlib.UserError(f'--batch-gpu={batch_gpu} must be a multiple of the minibatch-stddev group size {knobs.mbstd} of --cfg={cfg}')
+    preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, transfer=transfer), overrides=overrides, option_names=KNOB_OPTIONS)
+    return preset, batch_gpu
 
 #----------------------------------------------------------------------------
 
@@ -174,24 +147,24 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.training_set_kwargs.max_size = len(training_set)
     dataset_name = training_set.name
 
-    # Preset.
-    cfg = opts.cfg or ('demo' if builtin else 'auto')
-    spec = derive_auto(load_preset(cfg), res=c.training_set_kwargs.resolution, gpus=opts.gpus)
-    batch = opts.batch or spec.batch
+    # Resume: an exact continuation of a snapshot of ours, or transfer learning from the weights of any pickle.
+    transfer = False
+    if opts.resume is not None:
+        c.resume_pkl, resume_data = resolve_resume(opts.resume, opts.outdir)
+        transfer = resume_data.get('resume_state') is None
+
+    # Preset: every network, optimizer and loss of the family, as data.
     if opts.gpus < 1:
         raise dnnlib.UserError(f'--gpus={opts.gpus}: expected at least 1')
-    if batch < 1 or batch % opts.gpus != 0:
-        raise dnnlib.UserError(f'--batch={batch} must be a positive multiple of --gpus={opts.gpus}')
-    batch_gpu = opts.batch_gpu or batch // opts.gpus
-    if batch_gpu < 1 or batch % (batch_gpu * opts.gpus) != 0:
-        raise dnnlib.UserError(f'--batch={batch} must be a multiple of --batch-gpu={batch_gpu} times --gpus={opts.gpus}')
-    mbstd = min(spec.mbstd, batch_gpu)
-    if batch_gpu % mbstd != 0:
-        raise dnnlib.UserError(f'--batch-gpu={batch_gpu} must be a multiple of the minibatch-stddev group size {mbstd} of --cfg={cfg}')
-
-    # Networks, losses, optimizers.
-    gamma = spec.gamma if opts.gamma is None else opts.gamma
-    c.update(network_kwargs(spec, mbstd_group=mbstd, gamma=gamma, fp32=opts.fp32, nhwc=opts.nhwc))
+    cfg = opts.cfg or ('demo' if builtin else 'auto')
+    preset, batch_gpu = resolve_preset(cfg, res=c.training_set_kwargs.resolution, gpus=opts.gpus, batch_gpu=opts.batch_gpu,
+        overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg), fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer)
+    presets.check_classes(preset, cfg, common_kwargs=dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels))
+    c.family = preset.family
+    c.network_kwargs = preset.networks
+    c.opt_kwargs = preset.optimizers
+    c.reg_intervals = preset.reg_intervals
+    c.loss_kwargs = preset.loss
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=torch.cuda.is_available(), num_workers=0 if builtin else opts.workers)
     if c.data_loader_kwargs.num_workers > 0:
         c.data_loader_kwargs.prefetch_factor = 2
@@ -199,7 +172,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     # Diffusion: preset defaults, then the command line.
     c.diffusion_kwargs = None
     if opts.diffusion:
-        diffusion = dnnlib.EasyDict(spec.diffusion)
+        diffusion = dnnlib.EasyDict(preset.diffusion)
         for key in ['target', 'ada_kimg', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
             if opts[key] is not None:
                 diffusion[key] = opts[key]
@@ -215,23 +188,22 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
 
     # Schedule and bookkeeping.
     c.num_gpus = opts.gpus
-    c.batch_size = batch
+    c.batch_size = preset.batch
     c.batch_gpu = batch_gpu
-    c.ema_kimg = spec.ema
-    c.ema_rampup = spec.ramp
-    c.total_kimg = opts.kimg if opts.kimg is not None else spec.kimg
+    c.ema_kimg = preset.ema
+    c.ema_rampup = preset.ramp
+    c.total_kimg = preset.kimg
     c.kimg_per_tick = opts.tick
     c.image_snapshot_ticks = c.network_snapshot_ticks = opts.snap
-    c.metrics = metric_main.parse_metric_list(opts.metrics if opts.metrics is not None else ','.join(spec.metrics))
+    c.metrics = metric_main.parse_metric_list(opts.metrics if opts.metrics is not None else ','.join(preset.metrics))
     c.random_seed = opts.seed
     c.cudnn_benchmark = True
     if opts.resume is not None:
-        c.resume_pkl, resume_data = resolve_resume(opts.resume, opts.outdir)
         snapshot.check_resume(resume_data, c.resume_pkl, training_set, c.total_kimg)
-        if resume_data.get('resume_state') is None:
-            c.ema_rampup = None # transfer learning: the ramp-up only makes sense from scratch
+        if transfer:
+            c.ema_rampup = None # the ramp-up only makes sense from scratch
 
-    desc = f'{dataset_name}-{cfg}-gpus{c.num_gpus}-batch{c.batch_size}-gamma{gamma:g}'
+    desc = f'{dataset_name}-{cfg}-gpus{c.num_gpus}-batch{c.batch_size}' + (f'-gamma{preset.gamma:g}' if 'gamma' in preset else '')
     desc += '-diffusion' if opts.diffusion else '-nodiffusion'
     if opts.aug != 'no':
         desc += f'-{opts.aug}'
@@ -297,7 +269,7 @@ def non_negative(ctx, param, value):
 @click.option('--outdir',        help='Where to save the results', metavar='DIR', required=True)
 @click.option('--data',          help='Training data: zip or folder of images, or builtin:digits, builtin:digits-train [default: builtin:digits, the demo]', metavar='[ZIP|DIR|NAME]')
 @click.option('--gpus',          help='Number of GPUs (processes) to use', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
-@click.option('--cfg',           help='Preset from configs/ [default: demo without --data, else auto]', type=click.Choice(PRESETS))
+@click.option('--cfg',           help='Preset from configs/ [default: demo without --data, else auto]', type=click.Choice(presets.preset_names()))
 # Dataset.
 @click.option('--cond',          help='Train conditional model on dataset labels', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--mirror',        help='Enable dataset x-flips', metavar='BOOL', type=bool, default=False, show_default=True)

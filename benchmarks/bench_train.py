@@ -36,11 +36,11 @@ from dnnlib.cli import run_cli                                  # noqa: E402
 from torch_utils import training_stats                          # noqa: E402
 from torch_utils.ops import conv2d_gradfix                      # noqa: E402
 from torch_utils.ops import grid_sample_gradfix                 # noqa: E402
+from training import presets                                    # noqa: E402
 from training import training_loop                              # noqa: E402
 
-G_REG_INTERVAL = 4      # training_loop defaults: lazy path-length regularization every 4 minibatches
-D_REG_INTERVAL = 16     # lazy R1 every 16 minibatches
 ADA_INTERVAL = 4        # diffusion adaptation every 4 minibatches
+DEFAULT_GAMMA = 2       # R1 weight where the preset requires --gamma (StyleGAN3)
 COND_DIM = 10           # label dimension with --cond (the built-in digits have 10 classes)
 
 #----------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def measure_peak(device: torch.device, reps: int) -> dict:
 
 #----------------------------------------------------------------------------
 
-def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool) -> dict:
+def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool) -> dict:
     """Build the preset's networks at res x res x channels and time training and generation; returns the JSON record."""
     device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
     torch.manual_seed(0)
@@ -136,28 +136,25 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
     conv2d_gradfix.enabled = True
     grid_sample_gradfix.enabled = True
 
-    spec = train.derive_auto(train.load_preset(cfg), res=res, gpus=1)
-    batch = batch or spec.batch
-    mbstd = min(spec.mbstd, batch)
-    if batch % mbstd != 0:
-        raise dnnlib.UserError(f'--batch={batch} must be a multiple of the minibatch-stddev group size {mbstd} of --cfg={cfg}')
-    nets = train.network_kwargs(spec, mbstd_group=mbstd, gamma=spec.gamma, fp32=fp32)
-    G_kwargs, D_kwargs, loss_kwargs = nets.G_kwargs, nets.D_kwargs, nets.loss_kwargs
+    if gamma is None and presets.load_preset(cfg).get('gamma') == presets.REQUIRED:
+        gamma = DEFAULT_GAMMA # the R1 weight changes no cost; StyleGAN3 presets have no default
+    preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma), fp32=fp32)
+    batch = preset.batch
     c_dim = COND_DIM if cond else 0
     common_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=channels)
     print(f'Building {cfg} networks at {res}x{res}x{channels}, batch {batch}, on {device}...', file=sys.stderr)
-    G = dnnlib.util.construct_class_by_name(**G_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
-    D = dnnlib.util.construct_class_by_name(**D_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    modules = {name: dnnlib.util.construct_class_by_name(**kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+               for name, kwargs in preset.networks.items()}
+    G, D = modules['G'], modules['D']
     G_ema = copy.deepcopy(G).eval()
     diffusion_module = None
     ada_stats = None
     if diffusion:
-        diffusion_module = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **(spec.get('diffusion') or {}))
+        diffusion_module = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **preset.diffusion)
         diffusion_module = diffusion_module.train().requires_grad_(False).to(device)
         ada_stats = training_stats.Collector(regex='Loss/signs/real')
-    loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, diffusion=diffusion_module, **loss_kwargs)
-    phases = {phase.name: phase for phase in training_loop.make_phases(G=G, D=D, G_opt_kwargs=nets.G_opt_kwargs, D_opt_kwargs=nets.D_opt_kwargs,
-                                                                       G_reg_interval=G_REG_INTERVAL, D_reg_interval=D_REG_INTERVAL)}
+    loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion_module, **modules, **preset.loss)
+    phases = {phase.name: phase for phase in training_loop.make_phases(modules=modules, opt_kwargs=preset.optimizers, reg_intervals=preset.reg_intervals)}
 
     # Synthetic data: random uint8 reals and one-hot labels, converted on the device each iteration as the loop does.
     real_uint8 = torch.randint(0, 256, [batch, channels, res, res], dtype=torch.uint8)
@@ -173,11 +170,15 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
         gen_c = labels[torch.randperm(batch)].to(device)
         return real_img, real_c, gen_z, gen_c
 
+    # Every minibatch runs the phases of interval 1 (Gmain, Dmain, or Gboth where G has no lazy regularization); the
+    # lazy regularization phases come every reg_interval minibatches and are timed on their own.
+    every_phases = [phase for phase in phases.values() if phase.interval == 1]
+    lazy_phases = {name: phase for name, phase in phases.items() if phase.interval > 1}
     def main_iteration():
         real_img, real_c, gen_z, gen_c = inputs()
-        training_loop.run_phase(phases['Gmain'], loss, [(real_img, real_c, gen_z, gen_c)], cur_nimg=0)
-        training_loop.run_phase(phases['Dmain'], loss, [(real_img, real_c, torch.randn_like(gen_z), gen_c)], cur_nimg=0)
-        training_loop.update_ema(G_ema=G_ema, G=G, batch_size=batch, ema_kimg=spec.ema, ema_rampup=None, cur_nimg=0)
+        for phase in every_phases:
+            training_loop.run_phase(phase, loss, [(real_img, real_c, torch.randn_like(gen_z), gen_c)], cur_nimg=0)
+        training_loop.update_ema(G_ema=G_ema, G=G, batch_size=batch, ema_kimg=preset.ema, ema_rampup=None, cur_nimg=0)
         state.batch_idx += 1
         if diffusion and state.batch_idx % ADA_INTERVAL == 0:
             ada_stats.update()
@@ -199,22 +200,22 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
         print(f'Warm-up iteration {idx + 1}/{warmup}...', file=sys.stderr)
         main_iteration()
         if idx == 0:
-            reg_phase('Greg')()
-            reg_phase('Dreg')()
+            for name in lazy_phases:
+                reg_phase(name)()
         generate()
 
     # FLOPs of one main iteration, each regularization phase and one generated batch.
     print('Counting FLOPs...', file=sys.stderr)
-    flops = dict(main=count_flops(main_iteration), Greg=count_flops(reg_phase('Greg')), Dreg=count_flops(reg_phase('Dreg')), gen=count_flops(generate))
+    flops = dict(main=count_flops(main_iteration), gen=count_flops(generate), **{name: count_flops(reg_phase(name)) for name in lazy_phases})
 
     # Timing: the regularization phases are timed on their own, as many times as they would run in `iters` training
     # iterations (at least once), and amortized over their intervals: a few iterations give the long-run cost.
-    reg_reps = dict(Greg=-(-iters // G_REG_INTERVAL), Dreg=-(-iters // D_REG_INTERVAL))
-    print(f'Timing {iters} iterations, {reg_reps["Greg"]} G and {reg_reps["Dreg"]} D regularization steps, {iters} generated batches...', file=sys.stderr)
-    secs = dict(main=time_calls(main_iteration, iters, device), Greg=time_calls(reg_phase('Greg'), reg_reps['Greg'], device),
-                Dreg=time_calls(reg_phase('Dreg'), reg_reps['Dreg'], device), gen=time_calls(generate, iters, device))
-    train_sec = secs['main'] + secs['Greg'] / G_REG_INTERVAL + secs['Dreg'] / D_REG_INTERVAL
-    train_flops = flops['main'] + flops['Greg'] / G_REG_INTERVAL + flops['Dreg'] / D_REG_INTERVAL
+    reg_reps = {name: -(-iters // phase.interval) for name, phase in lazy_phases.items()}
+    print(f'Timing {iters} iterations, {", ".join(f"{reps} {name}" for name, reps in reg_reps.items()) or "no lazy"} regularization steps, {iters} generated batches...', file=sys.stderr)
+    secs = dict(main=time_calls(main_iteration, iters, device), gen=time_calls(generate, iters, device),
+                **{name: time_calls(reg_phase(name), reps, device) for name, reps in reg_reps.items()})
+    train_sec = secs['main'] + sum(secs[name] / phase.interval for name, phase in lazy_phases.items())
+    train_flops = flops['main'] + sum(flops[name] / phase.interval for name, phase in lazy_phases.items())
 
     print('Measuring peak matmul and conv2d throughput...', file=sys.stderr)
     peaks = measure_peak(device, reps=max(iters, 5) if device.type == 'cpu' else 20)
@@ -231,15 +232,17 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
         resolution=res,
         channels=channels,
         batch=batch,
+        gamma=preset.get('gamma'),
         cond=cond,
         diffusion=diffusion,
-        fp16_res=G_kwargs.num_fp16_res if device.type == 'cuda' else 0,
+        fp16_res=preset.networks.G.num_fp16_res if device.type == 'cuda' else 0,
         G_params=sum(param.numel() for param in G.parameters()),
         D_params=sum(param.numel() for param in D.parameters()),
         train_img_per_s=round(batch / train_sec, 3),
         gen_img_per_s=round(batch / secs['gen'], 3),
-        phase_ms=dict(main=round(secs['main'] * 1e3, 2), Greg=round(secs['Greg'] * 1e3, 2), Dreg=round(secs['Dreg'] * 1e3, 2), gen=round(secs['gen'] * 1e3, 2)),
-        reg_intervals=dict(G=G_REG_INTERVAL, D=D_REG_INTERVAL),
+        phase_ms={name: round(sec * 1e3, 2) for name, sec in secs.items()},
+        main_phases=[phase.name for phase in every_phases],
+        reg_intervals=dict(preset.reg_intervals),
         reg_timed_steps=reg_reps,
         train_gflop_per_img=round(train_flops / batch / 1e9, 4),
         gen_gflop_per_img=round(flops['gen'] / batch / 1e9, 4),
@@ -256,22 +259,23 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, iters: int, warmup:
 #----------------------------------------------------------------------------
 
 @click.command(context_settings=dict(max_content_width=120))
-@click.option('--cfg',          help='Preset from configs/', type=click.Choice(train.PRESETS), default='demo', show_default=True)
+@click.option('--cfg',          help='Preset from configs/', type=click.Choice(presets.preset_names()), default='demo', show_default=True)
 @click.option('--res',          help='Image resolution (power of 2, >= 4)', metavar='INT', type=int, default=32, show_default=True)
 @click.option('--channels',     help='Image channels', type=click.Choice(['1', '3']), default='1', show_default=True)
 @click.option('--batch',        help='Minibatch size [default: preset]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--gamma',        help='R1 weight [default: preset; 2 where the preset requires --gamma]', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--iters',        help='Timed training iterations and generated batches', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
 @click.option('--warmup',       help='Untimed warm-up iterations', metavar='INT', type=click.IntRange(min=0), default=2, show_default=True)
 @click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D', default=True, show_default=True)
 @click.option('--cond',         help='Conditional networks (10 one-hot classes)', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--fp32',         help='Disable mixed precision (CUDA presets with num_fp16_res > 0)', metavar='BOOL', type=bool, default=False, show_default=True)
-def main(cfg: str, res: int, channels: str, batch: int, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool):
+def main(cfg: str, res: int, channels: str, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool):
     """Benchmark training and generation speed and the fraction of peak FLOP/s achieved; prints one JSON line."""
     if res < 4 or res & (res - 1) != 0:
         raise dnnlib.UserError(f'--res={res}: expected a power of 2, at least 4')
     # Anything the networks or custom ops print goes to stderr, so that stdout carries only the result.
     with contextlib.redirect_stdout(sys.stderr):
-        result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32)
+        result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, gamma=gamma, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32)
     print(json.dumps(result))
 
 #----------------------------------------------------------------------------

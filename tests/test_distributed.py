@@ -35,7 +35,7 @@ G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, mapp
 D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=8, epilogue_kwargs=dict(mbstd_group_size=1))
 G.requires_grad_(False); D.requires_grad_(False)
 opt = dict(class_name='torch.optim.Adam', lr=0.002, betas=[0.0, 0.99], eps=1e-8)
-phases = training_loop.make_phases(G=G, D=D, G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=None, D_reg_interval=None)
+phases = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=dict(G=opt, D=opt), reg_intervals=dict(G=None, D=None))
 loss = StyleGAN2Loss(device=torch.device('cpu'), G=G, D=D, diffusion=None, r1_gamma=1, style_mixing_prob=0, pl_weight=0)
 grads = {}
 for step in range(3):

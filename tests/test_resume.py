@@ -192,7 +192,7 @@ def test_resume_without_state_transfers_networks_only(runs, tmp_path):
     official = tmp_path / 'official.pkl'
     official.write_bytes(pickle.dumps(data))
     c = tiny_config(tmp_path / '00000-transfer', total_kimg=0.008, resume_pkl=str(official), image_snapshot_ticks=None)
-    for opt_kwargs in [c.G_opt_kwargs, c.D_opt_kwargs]:
+    for opt_kwargs in c.opt_kwargs.values():
         opt_kwargs.lr = 0 # one step that changes nothing: G and D must still be the pickle's
     training_loop.training_loop(**c)
     result = load_pkl(tmp_path / '00000-transfer' / 'network-snapshot-000000.pkl')
@@ -212,7 +212,7 @@ def test_resume_from_official_training_snapshot(runs, tmp_path, monkeypatch, cap
     official = tmp_path / 'official.pkl'
     official.write_bytes(data_bytes)
     c = tiny_config(tmp_path / '00000-official', total_kimg=0.008, resume_pkl=str(official), image_snapshot_ticks=None)
-    for opt_kwargs in [c.G_opt_kwargs, c.D_opt_kwargs]:
+    for opt_kwargs in c.opt_kwargs.values():
         opt_kwargs.lr = 0
     training_loop.training_loop(**c)
     assert 'Diffusion from the resumed snapshot: p 0.3125, T 38' in capsys.readouterr().out

@@ -18,6 +18,7 @@ import train
 from dnnlib.cli import run_cli
 from tests.cli_helpers import run_command
 from torch_utils import training_stats
+from training import presets
 from training import training_loop
 from training.diffusion import Diffusion
 from training.networks_stylegan2 import Discriminator
@@ -59,19 +60,19 @@ def test_presets_match_published_hyperparameters():
                    pl_weight=0, style_mixing=0, D_arch='orig'),
     )
     for name, values in expected.items():
-        spec = train.load_preset(name)
+        spec = presets.load_preset(name)
         for key, value in values.items():
             assert spec[key] == value, (name, key)
         assert spec.z_dim == spec.w_dim == 512 and spec.channel_max == 512
         assert spec.num_fp16_res == 4 and spec.conv_clamp == 256
         assert spec.diffusion.target == 0.6 and spec.diffusion.ada_kimg == 100
     for name in ['stylegan2', 'paper256', 'paper512', 'paper1024']:
-        spec = train.load_preset(name)
+        spec = presets.load_preset(name)
         assert (spec.G_arch, spec.D_arch, spec.pl_weight, spec.style_mixing) == ('skip', 'resnet', 2, 0.9)
 
 @pytest.mark.parametrize('res,gpus', [(32, 1), (256, 4), (512, 8), (1024, 8), (128, 2)])
 def test_auto_preset_formulas(res, gpus):
-    spec = train.derive_auto(train.load_preset('auto'), res=res, gpus=gpus)
+    spec, _batch_gpu = train.resolve_preset('auto', res=res, gpus=gpus)
     batch = max(min(gpus * min(4096 // res, 32), 64), gpus)
     assert spec.batch == batch and spec.ref_gpus == gpus
     assert spec.mbstd == min(batch // gpus, 4)
@@ -90,9 +91,9 @@ def test_preset_networks(tmp_path, cfg, res):
     data = write_pngs(tmp_path / 'data', [res])
     c, _desc = train.build_config(parse_opts('--outdir', str(tmp_path / 'out'), '--data', data, '--cfg', cfg))
     common = dict(c_dim=0, img_resolution=res, img_channels=3)
-    G = dnnlib.util.construct_class_by_name(**c.G_kwargs, **common)
-    D = dnnlib.util.construct_class_by_name(**c.D_kwargs, **common)
-    spec = train.derive_auto(train.load_preset(cfg), res=res, gpus=1)
+    G = dnnlib.util.construct_class_by_name(**c.network_kwargs.G, **common)
+    D = dnnlib.util.construct_class_by_name(**c.network_kwargs.D, **common)
+    spec, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1)
     channel_base = int(spec.fmaps * 32768)
     assert G.z_dim == spec.z_dim and G.w_dim == spec.w_dim
     assert G.num_ws == 2 * int(np.log2(res)) - 2
@@ -167,10 +168,10 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 def tiny_config(run_dir, **overrides):
     c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3'))
     c.training_set_kwargs.update(resolution=16, max_size=64)
-    for kwargs in [c.G_kwargs, c.D_kwargs]:
+    for kwargs in c.network_kwargs.values():
         kwargs.update(channel_base=256, channel_max=16)
-    c.G_kwargs.update(z_dim=16, w_dim=16)
-    c.D_kwargs.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
+    c.network_kwargs.G.update(z_dim=16, w_dim=16)
+    c.network_kwargs.D.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
     # p moves 0.032 per update, so it is visible within a few ticks; a low target makes any D that scores reals
     # positive more often than not count as overfitting, which a D this young does within a few minibatches.
     c.diffusion_kwargs.update(ada_kimg=1, t_max=100, target=0.05)

@@ -104,13 +104,13 @@ def tiny_config(run_dir: str, cfg: str, iters: int, batch: int, seed: int):
     with train.main.make_context('train.py', ['--outdir', run_dir, '--cfg', cfg, '--batch', str(batch), '--seed', str(seed), '--metrics', 'none']) as ctx:
         c, _desc = train.build_config(dnnlib.EasyDict(ctx.params))
     c.training_set_kwargs.update(resolution=16, max_size=256)
-    for kwargs in [c.G_kwargs, c.D_kwargs]:
+    for kwargs in c.network_kwargs.values():
         kwargs.update(channel_base=256, channel_max=16, num_fp16_res=0, conv_clamp=None)
-    c.G_kwargs.update(z_dim=16, w_dim=16, mapping_kwargs=dict(num_layers=2))
-    c.D_kwargs.mapping_kwargs = dict(num_layers=2)
+    c.network_kwargs.G.update(z_dim=16, w_dim=16, mapping_kwargs=dict(num_layers=2))
+    c.network_kwargs.D.mapping_kwargs = dict(num_layers=2)
     c.diffusion_kwargs.update(ada_kimg=1, t_max=100, target=0.05) # p moves batch*4/1000 per update: T changes
     c.update(run_dir=run_dir, rank=0, progress_bar=False, total_kimg=iters * batch / 1000, kimg_per_tick=1e9,
-             image_snapshot_ticks=None, network_snapshot_ticks=None, G_reg_interval=4, D_reg_interval=16, ada_interval=4)
+             image_snapshot_ticks=None, network_snapshot_ticks=None, reg_intervals=dict(G=4, D=16), ada_interval=4)
     return c
 
 def params_of(module: torch.nn.Module) -> dict:
@@ -127,7 +127,7 @@ def run_ours(exchange: str, cfg: str, iters: int, batch: int, seed: int, tape_se
         from training.loss import StyleGAN2Loss
         tape = RandomTape(tape_seed)
         tape.install()
-        record = dict(config=dict(G_kwargs=c.G_kwargs, D_kwargs=c.D_kwargs, G_opt_kwargs=c.G_opt_kwargs, D_opt_kwargs=c.D_opt_kwargs,
+        record = dict(config=dict(G_kwargs=c.network_kwargs.G, D_kwargs=c.network_kwargs.D, G_opt_kwargs=c.opt_kwargs.G, D_opt_kwargs=c.opt_kwargs.D,
                       loss_kwargs=c.loss_kwargs, diffusion_kwargs=c.diffusion_kwargs, batch_size=c.batch_size, ema_kimg=c.ema_kimg,
                       ema_rampup=c.ema_rampup, G_reg_interval=4, D_reg_interval=16, ada_interval=4), init=None, iterations=[], states=[])
         calls = []

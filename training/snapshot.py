@@ -20,22 +20,20 @@ import torch
 
 import dnnlib
 from dnnlib.util import write_atomic   # module attribute: tests stand in for it to simulate crashes and full disks
+from training import presets
 
 #----------------------------------------------------------------------------
 
 SAFE_FORMAT = 'diffusion-gan-weights'
 SAFE_VERSION = 1
 
-# The only classes load_safe constructs. A new GAN family adds its G and D here.
-SAFE_CLASSES = (
-    'training.networks_stylegan2.Generator',
-    'training.networks_stylegan2.Discriminator',
-)
+# The only classes load_safe constructs: the networks named by the presets in configs/.
+SAFE_CLASSES = presets.network_classes()
 SAFE_DATASET_CLASSES = (
     'training.dataset.ImageFolderDataset',
     'training.dataset.DigitsDataset',
 )
-SAFE_NETWORKS = ('G', 'D', 'G_ema')
+SAFE_NETWORK_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,31}$')    # G, D, G_ema, a family's extra networks
 
 #----------------------------------------------------------------------------
 
@@ -140,10 +138,10 @@ def load_safe(network: str) -> dict:
     except Exception as err: # safetensors raises its own error type for a bad header
         raise dnnlib.UserError(f'{st_name}: not a valid safetensors file ({err})') from err
 
-    result = dnnlib.EasyDict(G=None, D=None, G_ema=None, augment_pipe=None, training_set_kwargs=None)
+    result = dnnlib.EasyDict(G=None, D=None, G_ema=None, augment_pipe=None, training_set_kwargs=None, family=desc.get('family'))
     for name, spec in specs.items():
-        if name not in SAFE_NETWORKS or not isinstance(spec, dict):
-            raise dnnlib.UserError(f'{json_name}: unexpected network entry "{name}" (expected {", ".join(SAFE_NETWORKS)})')
+        if not SAFE_NETWORK_NAME.match(name) or not isinstance(spec, dict):
+            raise dnnlib.UserError(f'{json_name}: unexpected network entry "{name}" (expected a name such as G, D, G_ema)')
         class_name = spec.get('class_name')
         if class_name not in SAFE_CLASSES:
             raise dnnlib.UserError(f'{json_name}: {name} has class "{class_name}", which is not one of the allowed classes {", ".join(SAFE_CLASSES)}')

@@ -74,22 +74,26 @@ def save_image_grid(img: np.ndarray, fname: str, drange, grid_size) -> None:
 
 #----------------------------------------------------------------------------
 
-def make_phases(G, D, G_opt_kwargs: dict, D_opt_kwargs: dict, G_reg_interval, D_reg_interval) -> list:
-    """Training phases. Lazy regularization runs the regularizer only every reg_interval minibatches (with its gain
-    scaled up), and the optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule."""
+def make_phases(modules: dict, opt_kwargs: dict, reg_intervals: dict) -> list:
+    """Training phases of every trained network (modules: name -> module, in the order they train; opt_kwargs and
+    reg_intervals: name -> optimizer kwargs, lazy regularization interval or None): NAMEmain every minibatch and
+    NAMEreg every reg_interval minibatches, or NAMEboth every minibatch when reg_interval is None. Lazy
+    regularization runs the regularizer only every reg_interval minibatches (with its gain scaled up), and the
+    optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule."""
     phases = []
-    for name, module, opt_kwargs, reg_interval in [('G', G, G_opt_kwargs, G_reg_interval), ('D', D, D_opt_kwargs, D_reg_interval)]:
+    for name, module in modules.items():
+        reg_interval = reg_intervals.get(name)
         if reg_interval is None:
-            opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs)
-            phases += [dnnlib.EasyDict(name=name + 'both', module=module, opt=opt, interval=1)]
+            opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs[name])
+            phases += [dnnlib.EasyDict(name=name + 'both', network=name, module=module, opt=opt, interval=1)]
         else:
             mb_ratio = reg_interval / (reg_interval + 1)
-            opt_kwargs = dnnlib.EasyDict(opt_kwargs)
-            opt_kwargs.lr = opt_kwargs.lr * mb_ratio
-            opt_kwargs.betas = [beta ** mb_ratio for beta in opt_kwargs.betas]
-            opt = dnnlib.util.construct_class_by_name(module.parameters(), **opt_kwargs)
-            phases += [dnnlib.EasyDict(name=name + 'main', module=module, opt=opt, interval=1)]
-            phases += [dnnlib.EasyDict(name=name + 'reg', module=module, opt=opt, interval=reg_interval)]
+            lazy_kwargs = dnnlib.EasyDict(opt_kwargs[name])
+            lazy_kwargs.lr = lazy_kwargs.lr * mb_ratio
+            lazy_kwargs.betas = [beta ** mb_ratio for beta in lazy_kwargs.betas]
+            opt = dnnlib.util.construct_class_by_name(module.parameters(), **lazy_kwargs)
+            phases += [dnnlib.EasyDict(name=name + 'main', network=name, module=module, opt=opt, interval=1)]
+            phases += [dnnlib.EasyDict(name=name + 'reg', network=name, module=module, opt=opt, interval=reg_interval)]
     return phases
 
 #----------------------------------------------------------------------------
@@ -167,10 +171,10 @@ def training_loop(
     run_dir                 = '.',      # output directory
     training_set_kwargs     = {},       # dataset (class_name + kwargs)
     data_loader_kwargs      = {},       # torch.utils.data.DataLoader options
-    G_kwargs                = {},       # generator (class_name + kwargs)
-    D_kwargs                = {},       # discriminator (class_name + kwargs)
-    G_opt_kwargs            = {},       # G optimizer (class_name + kwargs)
-    D_opt_kwargs            = {},       # D optimizer (class_name + kwargs)
+    family                  = None,     # GAN family of the preset (recorded in snapshots)
+    network_kwargs          = {},       # trained networks: name -> class_name + kwargs; must include 'G' (G_ema follows it)
+    opt_kwargs              = {},       # name -> optimizer class_name + kwargs, for every network in network_kwargs
+    reg_intervals           = {},       # name -> lazy regularization every N minibatches, None = fused with the main loss
     diffusion_kwargs        = None,     # training.diffusion.Diffusion kwargs, None = no diffusion (plain GAN baseline)
     loss_kwargs             = {},       # loss (class_name + kwargs)
     random_seed             = 0,        # global seed
@@ -180,8 +184,6 @@ def training_loop(
     batch_gpu               = 4,        # minibatch per process and step (gradient accumulation when smaller)
     ema_kimg                = 10,       # G_ema half-life, thousands of images
     ema_rampup              = 0.05,     # G_ema ramp-up: half-life capped at cur_nimg * ema_rampup; None = off
-    G_reg_interval          = 4,        # lazy G regularization every N minibatches, None = fused with the main loss
-    D_reg_interval          = 16,       # lazy D regularization every N minibatches, None = fused with the main loss
     ada_interval            = 4,        # adapt the diffusion p every N minibatches
     total_kimg              = 25000,    # training length, thousands of real images
     kimg_per_tick           = 4,        # progress report interval
@@ -235,16 +237,18 @@ def training_loop(
 
     # Networks.
     common_kwargs = dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels)
-    G = dnnlib.util.construct_class_by_name(**G_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
-    D = dnnlib.util.construct_class_by_name(**D_kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+    modules = {name: dnnlib.util.construct_class_by_name(**kwargs, **common_kwargs).train().requires_grad_(False).to(device)
+               for name, kwargs in network_kwargs.items()}
+    G = modules['G']
     G_ema = copy.deepcopy(G).eval()
+    networks = dict(modules, G_ema=G_ema)   # everything a snapshot holds
     diffusion = None
     if diffusion_kwargs is not None:
         diffusion = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **diffusion_kwargs).train().requires_grad_(False).to(device)
 
     if resume_data is not None:
-        for name, module in [('G', G), ('D', D), ('G_ema', G_ema)]:
-            if resume_data[name] is not None:
+        for name, module in networks.items():
+            if resume_data.get(name) is not None:
                 try:
                     misc.copy_params_and_buffers(resume_data[name], module, require_all=resume_state is not None)
                 except (KeyError, ValueError) as err:
@@ -263,20 +267,21 @@ def training_loop(
         c = torch.empty([batch_gpu, G.c_dim], device=device)
         t = torch.zeros([batch_gpu, 1], dtype=torch.int64, device=device)
         img = misc.print_module_summary(G, [z, c])
-        misc.print_module_summary(D, [img, c, t])
+        if 'D' in modules:
+            misc.print_module_summary(modules['D'], [img, c, t])
 
     # Every rank starts from rank 0's weights.
     if num_gpus > 1:
-        for module in [G, D, G_ema]:
+        for module in networks.values():
             for param in misc.params_and_buffers(module):
                 torch.distributed.broadcast(param, src=0)
 
-    loss = dnnlib.util.construct_class_by_name(device=device, G=G, D=D, diffusion=diffusion, **loss_kwargs)
-    phases = make_phases(G=G, D=D, G_opt_kwargs=G_opt_kwargs, D_opt_kwargs=D_opt_kwargs, G_reg_interval=G_reg_interval, D_reg_interval=D_reg_interval)
-    optimizers = {phase.name[0]: phase.opt for phase in phases} # 'G' and 'D'; lazy phases share one optimizer
+    loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion, **modules, **loss_kwargs)
+    phases = make_phases(modules=modules, opt_kwargs=opt_kwargs, reg_intervals=reg_intervals)
+    optimizers = {phase.network: phase.opt for phase in phases} # one per network; its lazy phases share it
     options = dict(batch_size=batch_size, batch_gpu=batch_gpu, num_gpus=num_gpus, random_seed=random_seed, kimg_per_tick=kimg_per_tick,
-                   ada_interval=ada_interval, G_reg_interval=G_reg_interval, D_reg_interval=D_reg_interval, ema_kimg=ema_kimg, ema_rampup=ema_rampup,
-                   diffusion=diffusion_kwargs is not None)
+                   ada_interval=ada_interval, ema_kimg=ema_kimg, ema_rampup=ema_rampup, diffusion=diffusion_kwargs is not None,
+                   **{f'{name}_reg_interval': reg_intervals.get(name) for name in modules})
     rank_state = None
     if resume_state is not None:
         for name, opt in optimizers.items():
@@ -445,7 +450,7 @@ def training_loop(
         # (w_avg is each rank's running mean of its own latents and may differ, as in the anchors.)
         snapshot_due = network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0)
         if num_gpus > 1 and snapshot_due:
-            for module in [G, D, G_ema]:
+            for module in networks.values():
                 misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)')
             states = [None] * num_gpus
             torch.distributed.all_gather_object(states, diffusion.get_state() if diffusion is not None else None)
@@ -463,8 +468,8 @@ def training_loop(
                 rank_states = [None] * num_gpus
                 torch.distributed.all_gather_object(rank_states, own_state)
         if rank == 0 and snapshot_due:
-            snapshot_data = dict(training_set_kwargs=dict(training_set_kwargs))
-            for name, module in [('G', G), ('D', D), ('G_ema', G_ema), ('augment_pipe', diffusion)]:
+            snapshot_data = dict(training_set_kwargs=dict(training_set_kwargs), family=family, network_kwargs=copy.deepcopy(network_kwargs))
+            for name, module in [*networks.items(), ('augment_pipe', diffusion)]:
                 if module is not None:
                     module = copy.deepcopy(module).eval().requires_grad_(False).cpu()
                 snapshot_data[name] = module
@@ -476,10 +481,11 @@ def training_loop(
                 ada_pending=ada_pending, ranks=rank_states, options=options, stats_metrics=dict(stats_metrics), best_metrics=copy.deepcopy(best_metrics))
             snapshot_base = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}')
             safe_networks = dict()
-            for name, kwargs in [('G', G_kwargs), ('D', D_kwargs), ('G_ema', G_kwargs)]:
+            for name in networks:
+                kwargs = network_kwargs['G' if name == 'G_ema' else name]
                 init_kwargs = dict({key: value for key, value in kwargs.items() if key != 'class_name'}, **common_kwargs)
                 safe_networks[name] = (kwargs['class_name'], init_kwargs, snapshot_data[name])
-            safe_info = dict(training_set_kwargs=snapshot_data['training_set_kwargs'], diffusion_state=snapshot_data['diffusion_state'], progress=snapshot_data['progress'])
+            safe_info = dict(family=family, training_set_kwargs=snapshot_data['training_set_kwargs'], diffusion_state=snapshot_data['diffusion_state'], progress=snapshot_data['progress'])
             try:
                 snapshot.save_safe(snapshot_base, networks=safe_networks, info=safe_info)
                 snapshot.write_atomic(snapshot_base + '.pkl', pickle.dumps(snapshot_data))

@@ -31,8 +31,8 @@ def test_regularizer_that_misses_a_parameter_still_steps_it():
     torch.manual_seed(0)
     D = torch.nn.Linear(1, 1)
     lr, beta2, reg_interval = 0.01, 0.99, 16
-    phases = training_loop.make_phases(G=torch.nn.Linear(1, 1), D=D, G_opt_kwargs=dict(class_name='torch.optim.Adam', lr=lr, betas=[0, beta2], eps=1e-8),
-        D_opt_kwargs=dict(class_name='torch.optim.Adam', lr=lr, betas=[0, beta2], eps=1e-8), G_reg_interval=4, D_reg_interval=reg_interval)
+    adam = dict(class_name='torch.optim.Adam', lr=lr, betas=[0, beta2], eps=1e-8)
+    phases = training_loop.make_phases(modules=dict(G=torch.nn.Linear(1, 1), D=D), opt_kwargs=dict(G=adam, D=adam), reg_intervals=dict(G=4, D=reg_interval))
     main, reg = [phase for phase in phases if phase.name in ('Dmain', 'Dreg')]
     loss = _SplitLoss(D)
     rounds = lambda: [(None, None, None, None)]
@@ -53,7 +53,7 @@ def test_phase_that_computes_nothing_steps_nothing():
     # then, as in the official loop, Adam must not count a step for any parameter.
     G = torch.nn.Linear(1, 1)
     opt = dict(class_name='torch.optim.Adam', lr=0.01, betas=[0.0, 0.99], eps=1e-8)
-    phases = {phase.name: phase for phase in training_loop.make_phases(G=G, D=torch.nn.Linear(1, 1), G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=4, D_reg_interval=16)}
+    phases = {phase.name: phase for phase in training_loop.make_phases(modules=dict(G=G, D=torch.nn.Linear(1, 1)), opt_kwargs=dict(G=opt, D=opt), reg_intervals=dict(G=4, D=16))}
     class NoPathLength:
         def accumulate_gradients(self, phase, **kwargs):
             pass
@@ -64,14 +64,14 @@ def test_lazy_regularization_lr_and_betas():
     # Lazy regularization every k minibatches: lr x k/(k+1) and betas ^ k/(k+1), one optimizer for main and reg.
     G, D = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
     opt = dict(class_name='torch.optim.Adam', lr=0.0025, betas=[0.0, 0.99], eps=1e-8)
-    phases = {phase.name: phase for phase in training_loop.make_phases(G=G, D=D, G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=4, D_reg_interval=16)}
+    phases = {phase.name: phase for phase in training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=dict(G=opt, D=opt), reg_intervals=dict(G=4, D=16))}
     assert {name: phase.interval for name, phase in phases.items()} == dict(Gmain=1, Greg=4, Dmain=1, Dreg=16)
     for name, k in [('G', 4), ('D', 16)]:
         assert phases[name + 'main'].opt is phases[name + 'reg'].opt
         group = phases[name + 'main'].opt.param_groups[0]
         assert group['lr'] == pytest.approx(0.0025 * k / (k + 1), rel=1e-12)
         assert group['betas'][0] == 0 and group['betas'][1] == pytest.approx(0.99 ** (k / (k + 1)), rel=1e-12)
-    both = training_loop.make_phases(G=G, D=D, G_opt_kwargs=opt, D_opt_kwargs=opt, G_reg_interval=None, D_reg_interval=None)
+    both = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=dict(G=opt, D=opt), reg_intervals=dict(G=None, D=None))
     assert [(phase.name, phase.interval, phase.opt.param_groups[0]['lr']) for phase in both] == [('Gboth', 1, 0.0025), ('Dboth', 1, 0.0025)]
 
 def test_ema_half_life_and_rampup():
