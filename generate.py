@@ -117,6 +117,33 @@ def render_projected_w(G: torch.nn.Module, projected_w: str, noise_mode: str, ne
             save_png(to_uint8(G.synthesis(w[None], noise_mode=noise_mode, **synthesis_kwargs_for(device)))[0], os.path.join(outdir, f'proj{idx:02d}.png'))
     print(f'Wrote {len(ws)} images to "{outdir}"')
 
+def make_transform(translate: Tuple[float, float], angle: float) -> np.ndarray:
+    """3x3 matrix of the output image's transform: rotation by angle degrees, then translation by (x, y) in the
+    units of StyleGAN3's input grid (1 = the width of the image), as in NVIDIA's gen_images.py."""
+    s = np.sin(angle / 360 * np.pi * 2)
+    c = np.cos(angle / 360 * np.pi * 2)
+    return np.array([[c, s, translate[0]], [-s, c, translate[1]], [0, 0, 1]])
+
+def set_input_transform(G: torch.nn.Module, translate: Tuple[float, float], rotate: float, network_pkl: str) -> None:
+    """Give a StyleGAN3 generator's Fourier-feature input the inverse of the transform (it transforms the sampling
+    grid); UserError for a generator without one when a transform is asked for."""
+    if not hasattr(getattr(G.synthesis, 'input', None), 'transform'):
+        if tuple(translate) != (0, 0) or rotate != 0:
+            raise dnnlib.UserError(f'--translate/--rotate: {type(G).__module__}.{type(G).__name__} of --network={network_pkl} has no input transform (StyleGAN3 generators only)')
+        return
+    m = np.linalg.inv(make_transform(translate, rotate))
+    G.synthesis.input.transform.copy_(torch.from_numpy(m))
+
+def parse_vec2(ctx, param, value):
+    """click callback: 'X,Y' -> (X, Y) as floats."""
+    parts = value.split(',')
+    try:
+        if len(parts) != 2:
+            raise ValueError()
+        return (float(parts[0]), float(parts[1]))
+    except ValueError:
+        raise click.BadParameter(f'"{value}": expected two comma-separated numbers X,Y') from None
+
 def parse_seeds(ctx, param, value):
     """click callback: '0-99,200' -> seeds, each a valid numpy RandomState seed."""
     return None if value is None else parse_range(value, max_value=2**32 - 1)
@@ -128,11 +155,14 @@ def parse_seeds(ctx, param, value):
 @click.option('--trunc',      'truncation_psi', help='Truncation psi', metavar='FLOAT', type=float, default=1, show_default=True)
 @click.option('--class',      'class_idx', help='Class label of a conditional network', metavar='INT', type=int)
 @click.option('--noise-mode', help='Per-pixel noise', type=click.Choice(['const', 'random', 'none']), default='const', show_default=True)
+@click.option('--translate',  help='Translate the output of a StyleGAN3 generator by X,Y (1 = the image width)', metavar='VEC2', callback=parse_vec2, default='0,0', show_default=True)
+@click.option('--rotate',     help='Rotate the output of a StyleGAN3 generator, degrees', metavar='ANGLE', type=float, default=0, show_default=True)
 @click.option('--outdir',     help='Where to save the images', metavar='DIR', required=True)
 @click.option('--batch',      'batch_size', help='Images per forward pass (1 = bit-identical to the official tools; larger is faster, may differ in the last bit)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--grid',       help='Also write all images as one grid, outdir/grid.png', is_flag=True)
 @click.option('--safe',       help='Load the .safetensors + .json beside the snapshot instead of unpickling (runs no code from the files)', is_flag=True)
-def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str], truncation_psi: float, class_idx: Optional[int], noise_mode: str, outdir: str, batch_size: int, grid: bool, safe: bool):
+def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str], truncation_psi: float, class_idx: Optional[int], noise_mode: str,
+         translate: Tuple[float, float], rotate: float, outdir: str, batch_size: int, grid: bool, safe: bool):
     """Generate images from a trained network, one PNG per seed (seed0000.png, ...).
 
     \b
@@ -147,6 +177,9 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
     \b
     # The result of projector.py, rendered again (proj00.png).
     python generate.py --network=PKL --projected-w=out/projected_w.npz --outdir=out
+    \b
+    # A StyleGAN3 pickle, its output shifted and rotated (the input transform of NVIDIA's gen_images.py).
+    python generate.py --network=stylegan3-r-afhqv2-512x512.pkl --seeds=0-3 --translate=0.3,0 --rotate=15 --outdir=out
     """
     if (seeds is None) == (projected_w is None):
         raise dnnlib.UserError('--seeds or --projected-w: give exactly one of them')
@@ -156,6 +189,7 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
     G = G.to(device).eval().requires_grad_(False)
 
     # Check everything before writing anything.
+    set_input_transform(G, translate, rotate, network_pkl)
     if projected_w is not None:
         return render_projected_w(G, projected_w, noise_mode, network_pkl, outdir)
     class_label(G, class_idx)

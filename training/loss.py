@@ -6,6 +6,7 @@ import torch
 
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
+from torch_utils.ops import upfirdn2d
 
 #----------------------------------------------------------------------------
 
@@ -31,6 +32,8 @@ class StyleGAN2Loss(Loss):
         pl_batch_shrink     = 2,        # path-length minibatch = batch // pl_batch_shrink
         pl_decay            = 0.01,     # decay of the running path-length mean
         pl_no_weight_grad   = False,    # skip weight gradients in the path-length Jacobian (StyleGAN3 practice)
+        blur_init_sigma     = 0,        # Gaussian blur of every image D sees, sigma in pixels at the start (StyleGAN3-R: 10)
+        blur_fade_kimg      = 0,        # the blur's sigma falls linearly to 0 over this many kimg, 0 = no blur
     ):
         self.device             = device
         self.G                  = G
@@ -42,6 +45,8 @@ class StyleGAN2Loss(Loss):
         self.pl_batch_shrink    = pl_batch_shrink
         self.pl_decay           = pl_decay
         self.pl_no_weight_grad  = pl_no_weight_grad
+        self.blur_init_sigma    = blur_init_sigma
+        self.blur_fade_kimg     = blur_fade_kimg
         self.pl_mean            = torch.zeros([], device=device)
 
     def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False):
@@ -57,7 +62,18 @@ class StyleGAN2Loss(Loss):
         img = self.G.synthesis(ws, update_emas=update_emas)
         return img, ws
 
-    def run_D(self, img: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+    def blur_sigma(self, cur_nimg: int) -> float:
+        if self.blur_fade_kimg <= 0:
+            return 0
+        return max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0) * self.blur_init_sigma
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, blur_sigma: float = 0, update_emas: bool = False) -> torch.Tensor:
+        # Blur with a Gaussian truncated at 3 sigma, 2^-(x/sigma)^2 normalized (StyleGAN3's kernel), before the diffusion.
+        blur_size = np.floor(blur_sigma * 3)
+        if blur_size > 0:
+            with torch.autograd.profiler.record_function('blur'):
+                f = torch.arange(-blur_size, blur_size + 1, device=img.device).div(blur_sigma).square().neg().exp2()
+                img = upfirdn2d.filter2d(img, f / f.sum())
         if self.diffusion is not None:
             img, t = self.diffusion(img)
         else:
@@ -74,12 +90,13 @@ class StyleGAN2Loss(Loss):
         do_Dmain = phase in ['Dmain', 'Dboth']
         do_Gpl   = phase in ['Greg', 'Gboth']
         do_Dr1   = phase in ['Dreg', 'Dboth']
+        blur_sigma = self.blur_sigma(cur_nimg)
 
         # G: make D call the fakes real, -log sigmoid(D(G(z))) = softplus(-D).
         if do_Gmain:
             with torch.autograd.profiler.record_function('Gmain_forward'):
                 gen_img, _gen_ws = self.run_G(gen_z, gen_c)
-                gen_logits = self.run_D(gen_img, gen_c)
+                gen_logits = self.run_D(gen_img, gen_c, blur_sigma=blur_sigma)
                 training_stats.report('Loss/scores/fake', gen_logits)
                 training_stats.report('Loss/signs/fake', gen_logits.sign())
                 loss_Gmain = torch.nn.functional.softplus(-gen_logits)
@@ -110,7 +127,7 @@ class StyleGAN2Loss(Loss):
         if do_Dmain:
             with torch.autograd.profiler.record_function('Dgen_forward'):
                 gen_img, _gen_ws = self.run_G(gen_z, gen_c, update_emas=True)
-                gen_logits = self.run_D(gen_img, gen_c, update_emas=True)
+                gen_logits = self.run_D(gen_img, gen_c, blur_sigma=blur_sigma, update_emas=True)
                 training_stats.report('Loss/scores/fake', gen_logits)
                 training_stats.report('Loss/signs/fake', gen_logits.sign())
                 loss_Dgen = torch.nn.functional.softplus(gen_logits)
@@ -122,7 +139,7 @@ class StyleGAN2Loss(Loss):
             name = 'Dreal' if do_Dmain and not do_Dr1 else 'Dr1' if do_Dr1 and not do_Dmain else 'Dreal_Dr1'
             with torch.autograd.profiler.record_function(name + '_forward'):
                 real_img_tmp = real_img.detach().requires_grad_(do_Dr1)
-                real_logits = self.run_D(real_img_tmp, real_c)
+                real_logits = self.run_D(real_img_tmp, real_c, blur_sigma=blur_sigma)
                 training_stats.report('Loss/scores/real', real_logits)
                 training_stats.report('Loss/signs/real', real_logits.sign())
 

@@ -105,7 +105,8 @@ class FullyConnectedLayer(torch.nn.Module):
         bias            = True,     # Apply an additive bias before the activation?
         activation      = 'linear', # Activation name from bias_act.activation_funcs ('linear', 'lrelu', ...).
         lr_multiplier   = 1,        # Learning rate multiplier of weight and bias.
-        bias_init       = 0,        # Initial value of the bias.
+        weight_init     = 1,        # Initial standard deviation of the effective weights (0: the layer starts as its bias).
+        bias_init       = 0,        # Initial value of the bias: a scalar or one value per output feature.
     ):
         super().__init__()
         self.in_features = in_features
@@ -113,8 +114,9 @@ class FullyConnectedLayer(torch.nn.Module):
         self.activation = activation
         # Stored weights are divided by lr_multiplier and rescaled at run time: Adam then moves the
         # effective weights lr_multiplier times slower.
-        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = torch.nn.Parameter(torch.full([out_features], np.float32(bias_init))) if bias else None
+        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) * weight_init / lr_multiplier)
+        bias_init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features])
+        self.bias = torch.nn.Parameter(torch.from_numpy(bias_init.copy())) if bias else None
         self.weight_gain = lr_multiplier / np.sqrt(in_features)
         self.bias_gain = lr_multiplier
 

@@ -2,7 +2,8 @@
 and the training loop hold no branch on the family.
 
 A preset file has
-    base: NAME          (optional) another preset it starts from; dicts are merged key by key, the rest replaced
+    base: NAME          (optional) another preset it starts from; dicts are merged key by key (a dict with another
+                        class_name replaces the base's), the rest replaced
     family: NAME        the GAN family, written into snapshots and the run name
     knobs               top-level scalars and lists: the hyper-parameters (kimg, batch, gamma, ...); the command
                         line overrides some of them (--batch, --gamma, --kimg)
@@ -46,10 +47,12 @@ def preset_path(name: str) -> str:
 #----------------------------------------------------------------------------
 
 def _merge(base: dict, over: dict) -> dnnlib.EasyDict:
-    """base overridden by over; nested dicts merged key by key."""
+    """base overridden by over; nested dicts merged key by key, except that a dict naming another class_name
+    replaces the base's (a family's own G keeps none of the kwargs of the G it replaces)."""
     merged = dnnlib.EasyDict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        old = merged.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and value.get('class_name', old.get('class_name')) == old.get('class_name'):
             value = _merge(merged[key], value)
         elif isinstance(value, dict):
             value = _merge({}, value)
