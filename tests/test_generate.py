@@ -145,6 +145,9 @@ def test_user_errors(snapshots, tmp_path, capsys):
         ([f'--network={paths["rgb"]}', '--seeds=0', '--noise-mode=loud'], "'--noise-mode'"),
         ([f'--network={tmp_path / "missing.pkl"}', '--seeds=0'], 'missing.pkl'),
         ([f'--network={not_a_pickle}', '--seeds=0'], 'notes.txt'),
+        ([f'--network={paths["rgb"]}', '--seeds=0', '--translate=0.1,0'], '--translate/--rotate: training.networks_stylegan2.Generator'),
+        ([f'--network={paths["rgb"]}', '--seeds=0', '--rotate=10'], 'StyleGAN3 generators only'),
+        ([f'--network={paths["rgb"]}', '--seeds=0', '--translate=0.1'], "'--translate'"),
     ]
     for args, expected in cases:
         code, err = run_generate(capsys, *args, f'--outdir={outdir}')
@@ -195,3 +198,25 @@ def test_demo_checkpoint(tmp_path, capsys):
         mode, pixels = read_png(tmp_path / 'out' / f'seed{seed:04d}.png')
         assert mode == 'L' and pixels.shape == (32, 32)
         np.testing.assert_array_equal(pixels, reference_pixels(G, seed)[:, :, 0])
+
+#----------------------------------------------------------------------------
+
+def test_stylegan3_translate_rotate(tmp_path, capsys):
+    # A StyleGAN3 snapshot: --translate X,Y --rotate DEG sets the inverse of [[cos, sin, X], [-sin, cos, Y]] (NVIDIA's
+    # gen_images.py) as the input transform, written out here; without them the images are the plain ones.
+    from training import networks_stylegan3
+    torch.manual_seed(0)
+    G = networks_stylegan3.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=3, channel_base=256, channel_max=8).eval().requires_grad_(False)
+    path = tmp_path / 'sg3.pkl'
+    with open(path, 'wb') as f:
+        pickle.dump(dict(G=G, D=None, G_ema=G, augment_pipe=None, training_set_kwargs=None), f)
+    angle = np.radians(20)
+    m = np.array([[np.cos(angle), np.sin(angle), 0.25], [-np.sin(angle), np.cos(angle), -0.1], [0, 0, 1]])
+    for args, transform in [([], np.eye(3)), (['--translate=0.25,-0.1', '--rotate=20'], np.linalg.inv(m))]:
+        outdir = tmp_path / f'out{len(args)}'
+        code, err = run_generate(capsys, f'--network={path}', '--seeds=3', f'--outdir={outdir}', *args)
+        assert code == 0, err
+        G.synthesis.input.transform.copy_(torch.from_numpy(transform))
+        _mode, pixels = read_png(outdir / 'seed0003.png')
+        np.testing.assert_array_equal(pixels, reference_pixels(G, 3))
+    assert not np.array_equal(read_png(tmp_path / 'out0' / 'seed0003.png')[1], read_png(tmp_path / 'out2' / 'seed0003.png')[1])

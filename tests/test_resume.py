@@ -104,11 +104,9 @@ def assert_same_nest(a, b, what):
 
 #----------------------------------------------------------------------------
 
-@pytest.fixture(scope='module')
-def runs(tmp_path_factory):
+def straight_killed_resumed(root, cfg: str) -> dnnlib.EasyDict:
     """The straight run, and the same run killed during tick 3's snapshot and resumed with --resume=latest. Only the
     straight run writes image grids: that they leave the numbers alone is part of what is compared."""
-    root = tmp_path_factory.mktemp('resume')
     r_d = dnnlib.EasyDict(straight=[], resumed=[]) # every r_d the diffusion adapts to, per in-process run
     adapt = Diffusion.adapt
     def recording_adapt(run):
@@ -119,12 +117,12 @@ def runs(tmp_path_factory):
     straight_dir = root / 'straight' / '00000-tiny'
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Diffusion, 'adapt', recording_adapt('straight'))
-        training_loop.training_loop(**tiny_config(straight_dir, total_kimg=TOTAL_KIMG))
+        training_loop.training_loop(**tiny_config(straight_dir, cfg=cfg, total_kimg=TOTAL_KIMG))
 
     outdir = root / 'runs'
     killed_dir = outdir / '00001-tiny'
     config_file = root / 'config.json'
-    config_file.write_text(json.dumps(tiny_config(killed_dir, total_kimg=TOTAL_KIMG, image_snapshot_ticks=None)))
+    config_file.write_text(json.dumps(tiny_config(killed_dir, cfg=cfg, total_kimg=TOTAL_KIMG, image_snapshot_ticks=None)))
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, '-c', _KILLED_RUN, str(config_file), str(KILL_AT_SNAPSHOT)],
                           cwd=str(root), env=env, capture_output=True, text=True, timeout=300)
@@ -140,8 +138,12 @@ def runs(tmp_path_factory):
     resumed_dir = root / 'resumed' / '00000-tiny'
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Diffusion, 'adapt', recording_adapt('resumed'))
-        training_loop.training_loop(**tiny_config(resumed_dir, total_kimg=TOTAL_KIMG, resume_pkl=resume_pkl, image_snapshot_ticks=None))
+        training_loop.training_loop(**tiny_config(resumed_dir, cfg=cfg, total_kimg=TOTAL_KIMG, resume_pkl=resume_pkl, image_snapshot_ticks=None))
     return dnnlib.EasyDict(straight=straight_dir, outdir=outdir, killed=killed_dir, broken=broken_dir, resumed=resumed_dir, resume_pkl=resume_pkl, r_d=r_d)
+
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory):
+    return straight_killed_resumed(tmp_path_factory.mktemp('resume'), cfg='demo')
 
 def test_kill_leaves_earlier_snapshot_loadable(runs):
     names = os.listdir(runs.killed)
@@ -156,7 +158,7 @@ def test_resume_latest_skips_broken_snapshot_with_warning(runs, capsys):
     assert path == runs.resume_pkl and data['resume_state']['cur_tick'] == 2
     assert 'Warning: --resume=latest: skipping' in err and 'truncated' in err and '00002-tiny' in err
 
-def test_resumed_run_equals_straight_run(runs):
+def assert_resumed_equals_straight(runs, loss_state):
     straight = load_pkl(runs.straight / 'network-snapshot-000000.pkl')
     resumed = load_pkl(runs.resumed / 'network-snapshot-000000.pkl')
     assert straight['progress'] == resumed['progress'] == dict(cur_nimg=160, cur_tick=5, batch_idx=20)
@@ -166,7 +168,7 @@ def test_resumed_run_equals_straight_run(runs):
     a, b = straight['resume_state'], resumed['resume_state']
     for key in ['optimizers', 'diffusion', 'ada_pending', 'ranks', 'cur_nimg', 'cur_tick', 'batch_idx']:
         assert_same_nest(a[key], b[key], key)
-    assert len(a['optimizers']['G']['state']) > 0 and a['ranks'][0]['loss'].keys() == {'pl_mean'}
+    assert len(a['optimizers']['G']['state']) > 0 and a['ranks'][0]['loss'].keys() == loss_state
 
     # The diffusion adapted to the same r_d at minibatches 12, 16, 20; the one at 12 averages signs from both sides
     # of the snapshot (minibatch 9 before it), so it needs the pending signs the snapshot carried.
@@ -178,6 +180,16 @@ def test_resumed_run_equals_straight_run(runs):
     assert_same_stats(killed_stats[:3], straight_stats[:3])
     assert_same_stats(resumed_stats, straight_stats[3:])
     assert 'Loss/D/reg' not in resumed_stats[0] and resumed_stats[1]['Loss/D/reg']['num'] > 0 # lazy R1 at minibatch 16
+
+def test_resumed_run_equals_straight_run(runs):
+    assert_resumed_equals_straight(runs, loss_state={'pl_mean'})
+
+def test_stylegan3_resumed_run_equals_straight_run(tmp_path):
+    # The same for the StyleGAN3 family: its G's magnitude EMAs, Gboth phase without lazy regularization, D lr.
+    runs = straight_killed_resumed(tmp_path, cfg='stylegan3-t')
+    assert_resumed_equals_straight(runs, loss_state={'pl_mean'})
+    G = load_pkl(runs.resumed / 'network-snapshot-000000.pkl')['G']
+    assert any(name.endswith('magnitude_ema') and float(buf) != 1 for name, buf in G.named_buffers())
 
 def test_resume_rejects_finished_snapshot(runs, tmp_path):
     c = tiny_config(tmp_path / 'again', total_kimg=TOTAL_KIMG, resume_pkl=str(runs.resumed / 'network-snapshot-000000.pkl'))

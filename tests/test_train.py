@@ -21,6 +21,7 @@ from torch_utils import training_stats
 from training import presets
 from training import training_loop
 from training.diffusion import Diffusion
+from training.loss import StyleGAN2Loss
 from training.networks_stylegan2 import Discriminator
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -134,6 +135,7 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--resume', str(tmp_path / 'nope.pkl')], '--resume'),
         (['--data', good, '--no-diffusion', '--aug', 'diff'], '--aug'),
         (['--data', 'builtin:digits-test'], '--data=builtin:digits-test: unknown built-in dataset'),
+        (['--data', good, '--cfg', 'stylegan3-t'], '--cfg=stylegan3-t requires --gamma'),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)
@@ -147,6 +149,27 @@ def test_builtin_data_names():
         c, desc = train.build_config(parse_opts('--outdir', 'unused', '--data', data))
         assert c.training_set_kwargs.max_size == size and desc.startswith(f'{name}-demo-'), desc
         assert c.data_loader_kwargs.num_workers == 0
+
+@pytest.mark.parametrize('preset,words', [
+    ('networks:\n  G: {class_name: training.networks_stylegan2.NoSuchGenerator}\n', 'networks.G.class_name: no class "training.networks_stylegan2.NoSuchGenerator"'),
+    ('networks:\n  D: {colour: 3}\n', "networks.D: Discriminator.__init__() got an unexpected keyword argument 'colour'"),
+    ('loss: {r2_gamma: 1}\n', "loss: got an unexpected keyword argument 'r2_gamma'"),
+    ('optimizers:\n  G: {class_name: torch.optim.Adamm}\n', 'optimizers.G.class_name: no class "torch.optim.Adamm"'),
+    ('gamma: =2 * undefined_knob\n', 'gamma: unknown name "undefined_knob"'),
+    ('gamma: =__import__("os")\n', 'is not allowed'),
+])
+def test_bad_preset_messages(tmp_path, capsys, monkeypatch, preset, words):
+    # A preset naming an unknown class, a kwarg its class does not take, or a bad expression: one line naming the
+    # file and the entry, exit 2, nothing written. (The broken file stands in for configs/demo.yaml.)
+    configs = tmp_path / 'configs'
+    shutil.copytree(presets.CONFIG_DIR, configs)
+    (configs / 'demo.yaml').write_text('base: stylegan2\n' + preset)
+    monkeypatch.setattr(presets, 'CONFIG_DIR', str(configs))
+    out = tmp_path / 'out'
+    code, err = run_train_cli(capsys, '--outdir', str(out), '--batch', '8')
+    assert code == 2 and len(err) == 1 and err[0].startswith('train.py: error: '), err
+    assert str(configs / 'demo.yaml') in err[0] and words in err[0], err
+    assert not out.exists()
 
 def test_bad_input_exit_code_in_real_process(tmp_path):
     out = tmp_path / 'out'
@@ -165,8 +188,10 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 #----------------------------------------------------------------------------
 # A few ticks of real training on the built-in digits (16 px, tiny widths).
 
-def tiny_config(run_dir, **overrides):
-    c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3'))
+def tiny_config(run_dir, cfg='demo', **overrides):
+    """A preset's configuration on the built-in digits at 16x16 with tiny widths (StyleGAN3 presets: R1 gamma 1)."""
+    extra = ['--gamma', '1'] if cfg.startswith('stylegan3') else []
+    c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--cfg', cfg, '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3', '--metrics', 'none', '--fp32', '1', *extra))
     c.training_set_kwargs.update(resolution=16, max_size=64)
     for kwargs in c.network_kwargs.values():
         kwargs.update(channel_base=256, channel_max=16)
@@ -313,3 +338,53 @@ def test_training_variants(tmp_path, variant):
         # ADA's probability follows the diffusion's p (no ada_maxp cap here).
         if variant == 'ada':
             assert float(pipe.aug.p) == pytest.approx(pipe.p)
+
+#----------------------------------------------------------------------------
+# Every family trains from its presets, with and without the diffusion, and its snapshot rebuilds in a fresh process.
+
+@pytest.mark.parametrize('cfg,diffusion', [('stylegan3-t', True), ('stylegan3-t', False), ('stylegan3-r', True)])
+def test_family_trains(tmp_path, cfg, diffusion):
+    run_dir = tmp_path / f'00000-{cfg}'
+    c = tiny_config(run_dir, cfg=cfg, image_snapshot_ticks=None)
+    if not diffusion:
+        c.diffusion_kwargs = None
+    phases_run = set()
+    accumulate = StyleGAN2Loss.accumulate_gradients
+    def recording(self, phase, **kwargs):
+        phases_run.add((phase, self.blur_sigma(kwargs['cur_nimg']) > 0))
+        return accumulate(self, phase=phase, **kwargs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(StyleGAN2Loss, 'accumulate_gradients', recording)
+        training_loop.training_loop(**c)
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        ticks = [json.loads(line) for line in f]
+    for tick in ticks[1:]:
+        for key in ['Loss/G/loss', 'Loss/D/loss']:
+            assert np.isfinite(tick[key]['mean']), key
+        assert 'Loss/pl_penalty' not in tick # StyleGAN3: no path length
+    assert any(np.isfinite(tick['Loss/r1_penalty']['mean']) for tick in ticks if 'Loss/r1_penalty' in tick)
+    # No lazy G regularization (one Gboth phase per minibatch), lazy R1; config R blurs what D sees.
+    assert {phase for phase, _blur in phases_run} == {'Gboth', 'Dmain', 'Dreg'}
+    assert all(blur == (cfg == 'stylegan3-r') for _phase, blur in phases_run)
+    if diffusion:
+        assert ticks[-1]['Progress/diffusion_p']['mean'] > 0
+    else:
+        assert 'Progress/diffusion_p' not in ticks[-1]
+    with open(os.path.join(run_dir, 'network-snapshot-000000.pkl'), 'rb') as f:
+        data = pickle.load(f)
+    assert data['family'] == 'stylegan3' and data['network_kwargs']['G']['class_name'] == 'training.networks_stylegan3.Generator'
+    assert type(data['G_ema']).__name__ == 'Generator' and type(data['G_ema']).__module__ != 'training.networks_stylegan2'
+
+def test_stylegan3_snapshot_loads_in_fresh_process(tmp_path):
+    run_dir = tmp_path / '00000-stylegan3-t'
+    training_loop.training_loop(**tiny_config(run_dir, cfg='stylegan3-t', image_snapshot_ticks=None, total_kimg=0.016))
+    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    for package in ['dnnlib', 'torch_utils']:
+        shutil.copytree(os.path.join(REPO_ROOT, package), tmp_path / package)
+    out = tmp_path / 'out.pt'
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS='1')
+    subprocess.run([sys.executable, '-c', _LOAD_SNAPSHOT, snapshot, str(out)], cwd=str(tmp_path), env=env, check=True, timeout=120)
+    with open(snapshot, 'rb') as f:
+        G = pickle.load(f)['G_ema']
+    z = torch.from_numpy(np.random.RandomState(7).randn(4, G.z_dim)).float()
+    assert torch.equal(torch.load(out)['img'], G(z, torch.zeros([4, 0]), noise_mode='const'))

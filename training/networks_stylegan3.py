@@ -15,7 +15,10 @@ Config T: 3x3 convolutions. Config R: 1x1 convolutions, twice the channels, radi
 down-sampling filters in the non-critical layers.
 
 Parameter and buffer names follow NVIDIA's release, so that the weights of its pickles copy over with
-misc.copy_params_and_buffers."""
+misc.copy_params_and_buffers.
+
+The layers StyleGAN2 already has (FullyConnectedLayer, MappingNetwork) are imported where they are constructed:
+a pickle carries this module's source and must rebuild with dnnlib and torch_utils alone, as NVIDIA's do."""
 
 import numpy as np
 import scipy.signal
@@ -26,7 +29,6 @@ from torch_utils import misc
 from torch_utils import persistence
 from torch_utils.ops import conv2d_gradfix
 from torch_utils.ops import filtered_lrelu
-from training.networks_stylegan2 import FullyConnectedLayer, MappingNetwork
 
 #----------------------------------------------------------------------------
 
@@ -107,6 +109,7 @@ class SynthesisInput(torch.nn.Module):
         freqs *= bandwidth
         phases = torch.rand([channels]) - 0.5
 
+        from training.networks_stylegan2 import FullyConnectedLayer # pylint: disable=import-outside-toplevel
         self.weight = torch.nn.Parameter(torch.randn([channels, channels]))
         self.affine = FullyConnectedLayer(w_dim, 4, weight_init=0, bias_init=[1, 0, 0, 0])   # starts at (r_c, r_s, t_x, t_y) = (1, 0, 0, 0)
         self.register_buffer('transform', torch.eye(3, 3))
@@ -205,6 +208,7 @@ class SynthesisLayer(torch.nn.Module):
         self.conv_clamp = conv_clamp
         self.magnitude_ema_beta = magnitude_ema_beta
 
+        from training.networks_stylegan2 import FullyConnectedLayer # pylint: disable=import-outside-toplevel
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
         self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, self.conv_kernel, self.conv_kernel]))
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
@@ -353,6 +357,7 @@ class Generator(torch.nn.Module):
         mapping_kwargs      = {},   # MappingNetwork kwargs.
         **synthesis_kwargs,         # SynthesisNetwork kwargs.
     ):
+        from training.networks_stylegan2 import MappingNetwork # pylint: disable=import-outside-toplevel
         super().__init__()
         self.z_dim = z_dim
         self.c_dim = c_dim

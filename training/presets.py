@@ -219,7 +219,7 @@ def check_classes(preset: dict, cfg: str, common_kwargs: dict) -> None:
     def find(where: str, class_name: Any):
         try:
             return dnnlib.util.get_obj_by_name(class_name)
-        except (ImportError, AttributeError, ValueError, TypeError) as err:
+        except (ImportError, AttributeError, ValueError, TypeError, dnnlib.UserError) as err:
             raise PresetError(f'{path}: {where}: no class "{class_name}"') from err
     for name, kwargs in preset.networks.items():
         cls = find(f'networks.{name}.class_name', kwargs.get('class_name'))
