@@ -169,3 +169,28 @@ def test_safe_bad_files_one_line(trained, tmp_path, capsys, case):
     assert not out.exists()
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+
+def test_safe_classes_come_from_the_presets():
+    # Every network class a preset names can be loaded safely, and nothing else: a new family adds its presets only.
+    from training import presets
+    named = {spec.get('class_name') for cfg in presets.preset_names() for spec in presets.load_preset(cfg).networks.values()}
+    assert set(snapshot.SAFE_CLASSES) == named
+    assert {'training.networks_stylegan3.Generator', 'training.networks_stylegan2.Discriminator'} <= named
+
+def test_safe_round_trip_stylegan3(tmp_path):
+    # A StyleGAN3 G written in the safe format comes back with the same weights, buffers and images.
+    from training import networks_stylegan3
+    torch.manual_seed(0)
+    kwargs = dict(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, channel_base=256, channel_max=8, conv_kernel=1, use_radial_filters=True)
+    G = networks_stylegan3.Generator(**kwargs).eval().requires_grad_(False)
+    class_name = 'training.networks_stylegan3.Generator'
+    snapshot.save_safe(str(tmp_path / 'snap'), networks=dict(G=(class_name, kwargs, G), G_ema=(class_name, kwargs, G)), info=dict(family='stylegan3'))
+    data = snapshot.load_safe(str(tmp_path / 'snap.pkl'))
+    assert data.family == 'stylegan3' and data.D is None
+    assert list(data.G_ema.state_dict()) == list(G.state_dict())
+    for (name, value), loaded in zip(G.state_dict().items(), data.G_ema.state_dict().values()):
+        assert torch.equal(value, loaded), name
+    z = torch.randn([2, 8])
+    assert torch.equal(data.G_ema(z, None), G(z, None))
