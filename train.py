@@ -25,6 +25,8 @@ from training import presets
 from training import snapshot
 from training import training_loop
 
+ADA_KIMG = 500      # StyleGAN2-ADA's and StyleGAN3's speed of ADA's p, for --no-diffusion --aug=ada
+
 # Knobs of a preset that the command line sets, and the option that sets each.
 KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg')
 
@@ -184,7 +186,10 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
             raise dnnlib.UserError(f'--t_min and --t_max: expected 1 <= t_min <= t_max, got {diffusion.get("t_min", 10)} and {diffusion.get("t_max", 1000)}')
         c.diffusion_kwargs = diffusion
     elif opts.aug != 'no':
-        raise dnnlib.UserError(f'--aug={opts.aug} is applied in front of the diffusion; it needs --diffusion')
+        # The baselines: ADA (p adapting as in StyleGAN2-ADA, over its 500 kimg unless --ada_kimg) or DiffAugment,
+        # and no diffusion: D sees t = 0 for every image.
+        c.diffusion_kwargs = dnnlib.EasyDict(aug=opts.aug, diffuse=False, target=opts.target or preset.diffusion.get('target', 0.6),
+                                             ada_kimg=opts.ada_kimg or ADA_KIMG, seed=opts.seed)
 
     # Schedule and bookkeeping.
     c.num_gpus = opts.gpus
@@ -279,7 +284,7 @@ def non_negative(ctx, param, value):
 @click.option('--gamma',         help='R1 regularization weight [default: preset]', metavar='FLOAT', type=float, callback=non_negative)
 @click.option('--kimg',          help='Training duration [default: preset]', metavar='KIMG', type=float, callback=positive)
 # Diffusion.
-@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D (--no-diffusion: plain StyleGAN2)', default=True, show_default=True)
+@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D (--no-diffusion: the plain GAN, with --aug its ADA/DiffAugment baseline)', default=True, show_default=True)
 @click.option('--aug',           help='Augmentation in front of the diffusion', type=click.Choice(['no', 'ada', 'diff']), default='no', show_default=True)
 @click.option('--target',        help='Target E[sign(D(x_t real))] for adapting T [default: preset, 0.6]', metavar='FLOAT', type=float)
 @click.option('--ada_kimg',      help='kimg for p to move from 0 to 1 [default: preset, 100]', metavar='KIMG', type=float, callback=positive)

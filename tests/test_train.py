@@ -133,7 +133,6 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--target', '1.5'], '--target'),
         (['--data', good, '--t_min', '50', '--t_max', '20'], '--t_max'),
         (['--data', good, '--resume', str(tmp_path / 'nope.pkl')], '--resume'),
-        (['--data', good, '--no-diffusion', '--aug', 'diff'], '--aug'),
         (['--data', 'builtin:digits-test'], '--data=builtin:digits-test: unknown built-in dataset'),
         (['--data', good, '--cfg', 'stylegan3-t'], '--cfg=stylegan3-t requires --gamma'),
     ]
@@ -425,3 +424,25 @@ def test_readme_preset_table_matches_configs():
                     'lazy reg G/D': '/'.join(preset_cell(spec, spec.reg_intervals[name]) for name in ['G', 'D'])}
         for column, value in expected.items():
             assert row[column] == value, (cfg, column)
+
+def test_reproduction_command_of_stylegan3(tmp_path):
+    # The command of the issue, as written (the data replaced by 32x32 RGB images): StyleGAN3-T with the diffusion
+    # after ADA; with --no-diffusion, plain StyleGAN3 + ADA (p adapting ADA alone, over ADA's 500 kimg, t = 0).
+    data = write_pngs(tmp_path / 'cifar', [32] * 4)
+    args = ['--outdir', str(tmp_path / 'out'), '--data', data, '--gpus', '1', '--cfg', 'stylegan3-t', '--batch', '32', '--gamma', '8.2',
+            '--mirror', '1', '--aug', 'ada', '--target', '0.6', '--noise_sd', '0.05', '--ts_dist', 'priority']
+    c, desc = train.build_config(parse_opts(*args))
+    assert c.network_kwargs.G.class_name == 'training.networks_stylegan3.Generator' and c.loss_kwargs.r1_gamma == 8.2
+    assert c.training_set_kwargs.xflip and c.batch_size == 32 and c.ema_kimg == 10 and c.reg_intervals.G is None
+    assert c.opt_kwargs.G.lr == 0.0025 and c.opt_kwargs.D.lr == 0.002
+    assert c.network_kwargs.G.magnitude_ema_beta == pytest.approx(0.5 ** (32 / 20000))
+    assert (c.diffusion_kwargs.aug, c.diffusion_kwargs.noise_sd, c.diffusion_kwargs.ts_dist, c.diffusion_kwargs.target) == ('ada', 0.05, 'priority', 0.6)
+    assert c.diffusion_kwargs.get('diffuse', True) and desc.endswith('-gamma8.2-diffusion-ada')
+    c, desc = train.build_config(parse_opts(*args, '--no-diffusion'))
+    assert c.diffusion_kwargs == dict(aug='ada', diffuse=False, target=0.6, ada_kimg=500, seed=0) and desc.endswith('-nodiffusion-ada')
+    pipe = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **c.diffusion_kwargs)
+    pipe.adapt(1.0, 32 * 4)
+    x = torch.randn([6, 3, 32, 32])
+    x_t, t = pipe(x)
+    assert pipe.p == pytest.approx(128 / 500e3) and float(pipe.aug.p) == pytest.approx(pipe.p)
+    assert torch.equal(t, torch.zeros([6, 1], dtype=torch.int64))

@@ -12,7 +12,8 @@ that pool, so half of the images are seen clean. With ts_dist='priority' the off
 0..T-1 (so t = 1 is never drawn), while the paper's Eq. 11 says P(t) proportional to t; we follow the code.
 
 Optionally an image augmentation ('ada': training.augment.AugmentPipe, its p following the diffusion's p;
-'diff': DiffAugment) is applied before the diffusion. Everything is differentiable in x_0 (reparameterized
+'diff': DiffAugment) is applied before the diffusion; with diffuse=False it is applied alone, p still adapting
+(ADA without diffusion, the baselines of the paper). Everything is differentiable in x_0 (reparameterized
 noise), so G trains through it. The object is persistent and stored in snapshots as 'augment_pipe'."""
 
 import importlib.util
@@ -78,6 +79,8 @@ class Diffusion(torch.nn.Module):
         diffaug_policy  = 'color,translation,cutout', # DiffAugment ops for aug = 'diff'
         ada_kwargs      = None,         # kwargs of training.augment.AugmentPipe, None = 'bgc'
         seed            = 0,            # seed of the numpy generator that draws the timestep pools
+        diffuse         = True,         # False: no noise, t = 0 for every image; p adapts the augmentation alone
+                                        # (train.py --no-diffusion --aug=ada: the plain StyleGAN2-ADA / StyleGAN3 baseline)
     ):
         super().__init__()
         if ts_dist not in TS_DISTS:
@@ -105,6 +108,7 @@ class Diffusion(torch.nn.Module):
         self.target         = float(target)
         self.ada_kimg       = float(ada_kimg)
         self.aug_type       = aug
+        self.diffuse        = bool(diffuse)
         self.ada_maxp       = ada_maxp
         self._rng           = np.random.default_rng(seed)
         self._cache         = {} # device -> (sqrt(abar), sqrt(1 - abar), pool) as tensors; rebuilt whenever they change.
@@ -182,6 +186,8 @@ class Diffusion(torch.nn.Module):
         x_0 = self.aug(x_0)
         if x_0.ndim != 4:
             raise ValueError(f'Diffusion expects images of shape [N, C, H, W], got {list(x_0.shape)}')
+        if not self.diffuse:
+            return x_0, torch.zeros([x_0.shape[0], 1], dtype=torch.int64, device=x_0.device)
         sqrt_abar, sqrt_one_minus_abar, t_pool = self._tensors(x_0.device)
         t = t_pool[torch.randint(t_pool.shape[0], [x_0.shape[0]], device=x_0.device)]
         noise = torch.randn_like(x_0) * self.noise_sd
@@ -193,6 +199,8 @@ class Diffusion(torch.nn.Module):
         return dict(super().__getstate__(), _cache={})
 
     def extra_repr(self) -> str:
+        if not self.diffuse:
+            return f'p={self.p:.4f}, no diffusion, aug={self.aug_type!r}'
         return f'p={self.p:.4f}, T={self.T}, beta_schedule={self.beta_schedule!r}, ts_dist={self.ts_dist!r}, noise_sd={self.noise_sd}'
 
 #----------------------------------------------------------------------------

@@ -409,7 +409,8 @@ def training_loop(
             torch.cuda.reset_peak_memory_stats()
         if diffusion is not None:
             training_stats.report0('Progress/diffusion_p', diffusion.p)
-            training_stats.report0('Progress/diffusion_T', diffusion.T)
+            if diffusion.diffuse:
+                training_stats.report0('Progress/diffusion_T', diffusion.T)
         stats_collector.update()
         stats_dict = dnnlib.EasyDict({name: value for name, value in stats_collector.as_dict().items() if value.num > 0})
         if rank == 0:
@@ -424,7 +425,8 @@ def training_loop(
                     fields.append(f"{label} {stats_dict[key].mean:<7.3f}")
             if diffusion is not None:
                 fields.append(f"p {diffusion.p:<6.3f}")
-                fields.append(f"T {diffusion.T:<4d}")
+                if diffusion.diffuse:
+                    fields.append(f"T {diffusion.T:<4d}")
             message = ' '.join(fields)
             if pbar is not None:
                 pbar.write(message, file=sys.stdout)
