@@ -28,7 +28,7 @@ from training import training_loop
 ADA_KIMG = 500      # StyleGAN2-ADA's and StyleGAN3's speed of ADA's p, for --no-diffusion --aug=ada
 
 # Knobs of a preset that the command line sets, and the option that sets each.
-KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg')
+KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg', d_pos='--d_pos')
 
 #----------------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
         raise dnnlib.UserError(f'--gpus={opts.gpus}: expected at least 1')
     cfg = opts.cfg or ('demo' if builtin else 'auto')
     preset, batch_gpu = resolve_preset(cfg, res=c.training_set_kwargs.resolution, gpus=opts.gpus, batch_gpu=opts.batch_gpu,
-        overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg), fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer)
+        overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg, d_pos=opts.d_pos), fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer)
     presets.check_classes(preset, cfg, common_kwargs=dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels))
     c.family = preset.family
     c.network_kwargs = preset.networks
@@ -286,6 +286,7 @@ def non_negative(ctx, param, value):
 # Diffusion.
 @click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D (--no-diffusion: the plain GAN, with --aug its ADA/DiffAugment baseline)', default=True, show_default=True)
 @click.option('--aug',           help='Augmentation in front of the diffusion', type=click.Choice(['no', 'ada', 'diff']), default='no', show_default=True)
+@click.option('--d_pos',         help='ProjectedGAN: diffusion on the pretrained features (first) or after cross-scale mixing (last) [default: preset, first]', type=click.Choice(['first', 'last']))
 @click.option('--target',        help='Target E[sign(D(x_t real))] for adapting T [default: preset, 0.6]', metavar='FLOAT', type=float)
 @click.option('--ada_kimg',      help='kimg for p to move from 0 to 1 [default: preset, 100]', metavar='KIMG', type=float, callback=positive)
 @click.option('--noise_sd',      help='Diffusion noise sigma [default: 0.05]', metavar='FLOAT', type=float, callback=positive)

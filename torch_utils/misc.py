@@ -5,6 +5,7 @@ Official network pickles embed source that calls assert_shape, suppress_tracer_w
 ddp_sync by these names, so the names and signatures are fixed."""
 
 import contextlib
+import copy
 import functools
 import re
 import warnings
@@ -164,6 +165,19 @@ def params_and_buffers(module: torch.nn.Module) -> List[torch.Tensor]:
 def named_params_and_buffers(module: torch.nn.Module) -> List[Tuple[str, torch.Tensor]]:
     """All (name, tensor) pairs of parameters followed by buffers of a module."""
     return list(module.named_parameters()) + list(module.named_buffers())
+
+#----------------------------------------------------------------------------
+
+def deepcopy_module(module: torch.nn.Module) -> torch.nn.Module:
+    """copy.deepcopy of a module that may hold tensors computed in its last forward pass as plain attributes
+    (spectral normalization's 'weight'), which deepcopy refuses while they are part of an autograd graph: those
+    are copied detached."""
+    memo = dict()
+    for submodule in module.modules():
+        for value in vars(submodule).values():
+            if isinstance(value, torch.Tensor) and not value.is_leaf:
+                memo[id(value)] = value.detach().clone()
+    return copy.deepcopy(module, memo)
 
 #----------------------------------------------------------------------------
 

@@ -81,6 +81,9 @@ class Diffusion(torch.nn.Module):
         seed            = 0,            # seed of the numpy generator that draws the timestep pools
         diffuse         = True,         # False: no noise, t = 0 for every image; p adapts the augmentation alone
                                         # (train.py --no-diffusion --aug=ada: the plain StyleGAN2-ADA / StyleGAN3 baseline)
+        pool_growth     = False,        # True: of the 2 * pool_size pool entries, min(round(p * 2 * pool_size), 1.5 * pool_size)
+                                        # are drawn and the rest are 0, so the diffused share grows with p (diffusion-projected-gan)
+        per_channel     = False,        # True: every channel of every sample takes its own t (feature maps in the projected D)
     ):
         super().__init__()
         if ts_dist not in TS_DISTS:
@@ -109,6 +112,8 @@ class Diffusion(torch.nn.Module):
         self.ada_kimg       = float(ada_kimg)
         self.aug_type       = aug
         self.diffuse        = bool(diffuse)
+        self.pool_growth    = bool(pool_growth)
+        self.per_channel    = bool(per_channel)
         self.ada_maxp       = ada_maxp
         self._rng           = np.random.default_rng(seed)
         self._cache         = {} # device -> (sqrt(abar), sqrt(1 - abar), pool) as tensors; rebuilt whenever they change.
@@ -137,17 +142,19 @@ class Diffusion(torch.nn.Module):
             ada_p = self.p if self.ada_maxp is None else min(self.p, self.ada_maxp)
             self.aug.p.copy_(torch.as_tensor(ada_p))
 
-    def _draw_timesteps(self) -> np.ndarray:
+    def _draw_timesteps(self, size: int) -> np.ndarray:
         if self.ts_dist == 'priority':
             weights = np.arange(self.T, dtype=np.float64) # t = 1..T weighted 0..T-1, as in the official release.
-            return self._rng.choice(np.arange(1, self.T + 1), size=self.pool_size, p=weights / weights.sum())
-        return self._rng.integers(1, self.T + 1, size=self.pool_size)
+            return self._rng.choice(np.arange(1, self.T + 1), size=size, p=weights / weights.sum())
+        return self._rng.integers(1, self.T + 1, size=size)
 
     def update_T(self) -> None:
         """Recompute T from p, rebuild the schedule, redraw the timestep pool and pass p on to ADA."""
         # Python's round() (half to even) as in the official release, so that T matches it for every p.
         self._set_schedule(np.clip(self.t_min + round(self.p * (self.t_max - self.t_min)), self.t_min, self.t_max))
-        self.t_pool = np.concatenate([self._draw_timesteps(), np.zeros(self.pool_size, dtype=np.int64)]).astype(np.int64)
+        slots = 2 * self.pool_size
+        num_drawn = min(round(self.p * slots), slots * 3 // 4) if self.pool_growth else self.pool_size
+        self.t_pool = np.concatenate([self._draw_timesteps(num_drawn), np.zeros(slots - num_drawn, dtype=np.int64)]).astype(np.int64)
         self._sync_ada_p()
 
     def adapt(self, r_d: float, num_images: int) -> None:
@@ -182,17 +189,18 @@ class Diffusion(torch.nn.Module):
         return self._cache[key]
 
     def forward(self, x_0: torch.Tensor):
-        """x_0: [N, C, H, W] images. Returns (x_t [N, C, H, W], t int64 [N, 1]); t and the noise use torch's RNG."""
+        """x_0: [N, C, H, W] images. Returns (x_t [N, C, H, W], t int64 [N, 1], or [N, C] with per_channel); t and
+        the noise use torch's RNG."""
         x_0 = self.aug(x_0)
         if x_0.ndim != 4:
             raise ValueError(f'Diffusion expects images of shape [N, C, H, W], got {list(x_0.shape)}')
         if not self.diffuse:
             return x_0, torch.zeros([x_0.shape[0], 1], dtype=torch.int64, device=x_0.device)
         sqrt_abar, sqrt_one_minus_abar, t_pool = self._tensors(x_0.device)
-        t = t_pool[torch.randint(t_pool.shape[0], [x_0.shape[0]], device=x_0.device)]
+        t = t_pool[torch.randint(t_pool.shape[0], [x_0.shape[0], x_0.shape[1] if self.per_channel else 1], device=x_0.device)]
         noise = torch.randn_like(x_0) * self.noise_sd
-        x_t = sqrt_abar[t].to(x_0.dtype).reshape(-1, 1, 1, 1) * x_0 + sqrt_one_minus_abar[t].to(x_0.dtype).reshape(-1, 1, 1, 1) * noise
-        return x_t, t.reshape(-1, 1)
+        x_t = sqrt_abar[t].to(x_0.dtype)[:, :, None, None] * x_0 + sqrt_one_minus_abar[t].to(x_0.dtype)[:, :, None, None] * noise
+        return x_t, t
 
     def __getstate__(self):
         # Pickles (snapshots) carry no device tensors: the cache is rebuilt on first use wherever they are loaded.

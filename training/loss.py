@@ -10,6 +10,17 @@ from torch_utils.ops import upfirdn2d
 
 #----------------------------------------------------------------------------
 
+def blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur truncated at 3 sigma, kernel 2^-(x/sigma)^2 normalized (StyleGAN3's); sigma 0: img itself."""
+    blur_size = np.floor(sigma * 3)
+    if blur_size <= 0:
+        return img
+    with torch.autograd.profiler.record_function('blur'):
+        f = torch.arange(-blur_size, blur_size + 1, device=img.device).div(sigma).square().neg().exp2()
+        return upfirdn2d.filter2d(img, f / f.sum())
+
+#----------------------------------------------------------------------------
+
 class Loss:
     """Interface the training loop drives: one call per phase and minibatch slice."""
     def accumulate_gradients(self, phase: str, real_img: torch.Tensor, real_c: torch.Tensor,
@@ -68,12 +79,7 @@ class StyleGAN2Loss(Loss):
         return max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0) * self.blur_init_sigma
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor, blur_sigma: float = 0, update_emas: bool = False) -> torch.Tensor:
-        # Blur with a Gaussian truncated at 3 sigma, 2^-(x/sigma)^2 normalized (StyleGAN3's kernel), before the diffusion.
-        blur_size = np.floor(blur_sigma * 3)
-        if blur_size > 0:
-            with torch.autograd.profiler.record_function('blur'):
-                f = torch.arange(-blur_size, blur_size + 1, device=img.device).div(blur_sigma).square().neg().exp2()
-                img = upfirdn2d.filter2d(img, f / f.sum())
+        img = blur(img, blur_sigma)
         if self.diffusion is not None:
             img, t = self.diffusion(img)
         else:
@@ -158,5 +164,67 @@ class StyleGAN2Loss(Loss):
                     training_stats.report('Loss/D/reg', loss_Dr1)
             with torch.autograd.profiler.record_function(name + '_backward'):
                 (loss_Dreal + loss_Dr1).mean().mul(gain).backward()
+
+#----------------------------------------------------------------------------
+
+class ProjectedGANLoss(Loss):
+    """Hinge loss of Projected GANs on the multi-scale logits of the projected D, whose feature maps the diffusion
+    acts on (D draws the timesteps); G raises D's logits of its images. No regularization: Greg/Dreg do nothing.
+    Phases: Gmain, Gboth, Dmain, Dboth (and Greg, Dreg, which compute nothing)."""
+    def __init__(self,
+        device,                         # torch.device the loss runs on
+        G,                              # generator (FastGAN, or any G with mapping and synthesis(ws, c))
+        D,                              # projected discriminator D(img, c, diffusion=...)
+        diffusion           = None,     # training.diffusion.Diffusion for the feature maps, or None
+        blur_init_sigma     = 0,        # Gaussian blur of D's input, sigma in pixels at the start
+        blur_fade_kimg      = 0,        # the blur fades out linearly over this many kimg, 0 = no blur
+    ):
+        self.device             = device
+        self.G                  = G
+        self.D                  = D
+        self.diffusion          = diffusion
+        self.blur_init_sigma    = blur_init_sigma
+        self.blur_fade_kimg     = blur_fade_kimg
+
+    blur_sigma = StyleGAN2Loss.blur_sigma
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.G.synthesis(self.G.mapping(z, c), c)
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, blur_sigma: float = 0) -> torch.Tensor:
+        return self.D(blur(img, blur_sigma), c, diffusion=self.diffusion)
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']
+        blur_sigma = self.blur_sigma(cur_nimg)
+
+        # G: maximize D's logits of generated images.
+        if phase in ['Gmain', 'Gboth']:
+            with torch.autograd.profiler.record_function('Gmain_forward'):
+                gen_logits = self.run_D(self.run_G(gen_z, gen_c), gen_c, blur_sigma=blur_sigma)
+                loss_Gmain = (-gen_logits).mean()
+                training_stats.report('Loss/scores/fake', gen_logits)
+                training_stats.report('Loss/signs/fake', gen_logits.sign())
+                training_stats.report('Loss/G/loss', loss_Gmain)
+            with torch.autograd.profiler.record_function('Gmain_backward'):
+                loss_Gmain.mul(gain).backward()
+
+        # D: hinge, relu(1 + D(fake)) + relu(1 - D(real)); the signs of every real logit of every scale drive p.
+        if phase in ['Dmain', 'Dboth']:
+            with torch.autograd.profiler.record_function('Dgen_forward'):
+                gen_logits = self.run_D(self.run_G(gen_z, gen_c), gen_c, blur_sigma=blur_sigma)
+                loss_Dgen = torch.nn.functional.relu(1 + gen_logits).mean()
+                training_stats.report('Loss/scores/fake', gen_logits)
+                training_stats.report('Loss/signs/fake', gen_logits.sign())
+            with torch.autograd.profiler.record_function('Dgen_backward'):
+                loss_Dgen.mul(gain).backward()
+            with torch.autograd.profiler.record_function('Dreal_forward'):
+                real_logits = self.run_D(real_img.detach(), real_c, blur_sigma=blur_sigma)
+                loss_Dreal = torch.nn.functional.relu(1 - real_logits).mean()
+                training_stats.report('Loss/scores/real', real_logits)
+                training_stats.report('Loss/signs/real', real_logits.sign())
+                training_stats.report('Loss/D/loss', loss_Dgen + loss_Dreal)
+            with torch.autograd.profiler.record_function('Dreal_backward'):
+                loss_Dreal.mul(gain).backward()
 
 #----------------------------------------------------------------------------

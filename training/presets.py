@@ -226,7 +226,7 @@ def check_classes(preset: dict, cfg: str, common_kwargs: dict) -> None:
         init_kwargs = {key: value for key, value in kwargs.items() if key != 'class_name'}
         try:
             cls(**init_kwargs, **common_kwargs)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise PresetError(f'{path}: networks.{name}: {err}') from err
     checks = [(f'optimizers.{name}', kwargs, dict(params=[torch.zeros([1])])) for name, kwargs in preset.optimizers.items()]
     checks += [('loss', preset.loss, dict(device=None, diffusion=None, **{name: None for name in preset.networks}))]

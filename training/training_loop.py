@@ -473,7 +473,7 @@ def training_loop(
             snapshot_data = dict(training_set_kwargs=dict(training_set_kwargs), family=family, network_kwargs=copy.deepcopy(network_kwargs))
             for name, module in [*networks.items(), ('augment_pipe', diffusion)]:
                 if module is not None:
-                    module = copy.deepcopy(module).eval().requires_grad_(False).cpu()
+                    module = misc.deepcopy_module(module).eval().requires_grad_(False).cpu()
                 snapshot_data[name] = module
             snapshot_data['diffusion_state'] = diffusion.get_state() if diffusion is not None else None
             snapshot_data['progress'] = dict(cur_nimg=cur_nimg, cur_tick=cur_tick, batch_idx=batch_idx)

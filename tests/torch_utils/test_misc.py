@@ -1,6 +1,7 @@
 """Tests for torch_utils.misc: constant caching, assert_shape (eager and traced), tracer-warning suppression,
 profiling labels, InfiniteSampler, parameter copying, DDP helpers (2 gloo processes) and the module summary."""
 
+import copy
 import warnings
 
 import numpy as np
@@ -263,3 +264,17 @@ def test_print_module_summary_max_nesting(capsys):
     assert lines[2][1:3] == ['58', '5'] and [line[1:3] for line in lines if line[0] == 'Total'] == [['58', '5']]
 
 #----------------------------------------------------------------------------
+
+def test_deepcopy_module_with_graph_tensors():
+    # Spectral normalization stores the normalized weight, computed in the forward pass, as a plain attribute: while
+    # it is part of an autograd graph copy.deepcopy refuses the module; deepcopy_module copies it detached.
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.utils.spectral_norm(torch.nn.Linear(3, 4)))
+    net(torch.randn(2, 3)).sum().backward()
+    with pytest.raises(RuntimeError):
+        copy.deepcopy(net)
+    clone = misc.deepcopy_module(net)
+    assert torch.equal(clone[0].weight, net[0].weight) and clone[0].weight.grad_fn is None
+    assert torch.equal(clone[0].weight_orig, net[0].weight_orig) and clone[0].weight_orig is not net[0].weight_orig
+    x = torch.randn(5, 3)
+    assert torch.equal(clone.eval()(x), net.eval()(x))
