@@ -5,8 +5,10 @@ dict {G, D, G_ema, augment_pipe, training_set_kwargs, ...} whose networks are pe
 module source, rebuilt here by torch_utils.persistence. Snapshots of the official Diffusion-GAN training loops
 also hold the fork's diffusion object ('diffusion', or 'augment_pipe' in diffusion-insgen), made of classes this
 codebase does not have: it is converted to our training.diffusion.Diffusion (same settings, p, T and timestep
-pool); anything else whose code is missing outside G, D and G_ema is loaded as an inert SkippedObject with
-one warning, and inside them is an error naming the missing class. Pickles of the TensorFlow releases (they reference
+pool); anything else whose code is missing outside G and G_ema is loaded as an inert SkippedObject (a D: None) with
+one warning, and inside them is an error naming the missing class. The official Diffusion-ProjectedGAN pickles
+name the plain classes of their FastGAN generator by module (pg_modules.*): those map to training.networks_fastgan;
+their D, built on timm, is dropped. Pickles of the TensorFlow releases (they reference
 dnnlib.tflib) are recognized and refused with a clear message; converting them is not supported.
 Every problem with the file itself is reported as one dnnlib.UserError line naming the file.
 
@@ -36,6 +38,13 @@ FORK_EQUIVALENTS = {
     'training.diffusion.Identity':  'torch.nn.Identity',                # diffusion-stylegan2: no augmentation
     'training.augment.Identity':    'torch.nn.Identity',                # diffusion-insgen: no augmentation
     'training.diffaug.DiffAugment': 'training.diffaug.DiffAugmentPipe', # --aug=diff (same attribute 'policy')
+}
+
+# Modules of the official Diffusion-ProjectedGAN release whose plain (not persistent) classes its pickles name: the
+# FastGAN generator and its blocks have the same names and attributes here.
+FORK_MODULES = {
+    'pg_modules.networks_fastgan':  'training.networks_fastgan',
+    'pg_modules.blocks':            'training.networks_fastgan',
 }
 
 class SkippedObject:
@@ -88,6 +97,7 @@ class _NetworkUnpickler(pickle.Unpickler):
         equivalent = FORK_EQUIVALENTS.get(f'{module}.{name}')
         if equivalent is not None:
             return dnnlib.util.get_obj_by_name(equivalent)
+        module = FORK_MODULES.get(module, module)
         try:
             return super().find_class(module, name)
         except (ImportError, AttributeError) as e:
@@ -190,11 +200,14 @@ def load_network_pkl(f: BinaryIO, force_fp16: bool = False, name: Optional[str] 
     for key in ['G', 'D', 'augment_pipe', 'training_set_kwargs']:
         data.setdefault(key, None)
 
-    # Code we lack: fatal inside a network, else a warning (other forks' extras that generation does not need).
+    # Code we lack: fatal inside a generator; a discriminator built on a library we do not use (timm in the
+    # ProjectedGAN release) is dropped; elsewhere a warning (other forks' extras that generation does not need).
     skipped = {key: _find_skipped(value, [], set()) for key, value in data.items()}
-    for key in ['G_ema', 'G', 'D']:
+    for key in ['G_ema', 'G']:
         if skipped[key]:
             raise dnnlib.UserError(f'{name}: {key} cannot be loaded: {skipped[key][0].reason}')
+    if skipped['D']:
+        data['D'] = None
     skipped = [f'{key} ({", ".join(sorted({obj.source for obj in objs}))})' for key, objs in skipped.items() if objs]
     if skipped:
         print(f'Warning: {name}: skipped {"; ".join(skipped)}: their code is not in this codebase, and generation and metrics do not need them', file=sys.stderr)

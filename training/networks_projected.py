@@ -104,18 +104,8 @@ def conv2d_same(x: torch.Tensor, weight: torch.Tensor, stride: int = 1, groups: 
         pads += [total // 2, total - total // 2]
     return F.conv2d(F.pad(x, pads), weight, stride=stride, groups=groups)
 
-@persistence.persistent_class
-class EfficientNetLite0Features(torch.nn.Module):
-    """The four pretrained stages, inference only (batch norm with its running statistics). The weights are
-    non-persistent buffers, reloaded from the package whenever the module is built or unpickled."""
-    def __init__(self):
-        super().__init__()
-        self._load()
-
-    def _load(self) -> None:
-        for name, value in load_weights(weights_path()).items():
-            self.register_buffer(name.replace('.', '__'), value, persistent=False)
-
+class _RebuiltBuffers(torch.nn.Module):
+    """A module whose buffers are rebuilt by _build() rather than stored: pickles (snapshots) leave them out."""
     def __getstate__(self):
         state = dict(super().__getstate__())
         state['_buffers'] = dict()
@@ -124,7 +114,19 @@ class EfficientNetLite0Features(torch.nn.Module):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        self._load()
+        self._build()
+
+@persistence.persistent_class
+class EfficientNetLite0Features(_RebuiltBuffers):
+    """The four pretrained stages, inference only (batch norm with its running statistics). The weights are
+    non-persistent buffers, reloaded from the package whenever the module is built or unpickled."""
+    def __init__(self):
+        super().__init__()
+        self._build()
+
+    def _build(self) -> None:
+        for name, value in load_weights(weights_path()).items():
+            self.register_buffer(name.replace('.', '__'), value, persistent=False)
 
     def _w(self, name: str) -> torch.Tensor:
         return getattr(self, name.replace('.', '__'))
@@ -162,24 +164,28 @@ def _uniform(generator: torch.Generator, shape: list, fan_in: int) -> torch.Tens
     return (torch.rand(shape, generator=generator) * 2 - 1) * bound
 
 @persistence.persistent_class
-class RandomProjection(torch.nn.Module):
+class RandomProjection(_RebuiltBuffers):
     """Cross-channel mixing (CCM) and cross-scale mixing (CSM) with random, frozen 1x1 convolutions."""
     def __init__(self, in_channels=STAGE_CHANNELS, cout: int = 64, expand: bool = True, proj_seed: int = 0):
         super().__init__()
+        self.in_channels = list(in_channels)
         self.cout = cout
         self.expand = expand
         self.proj_seed = proj_seed
         self.ccm_channels = [cout, cout * 2, cout * 4, cout * 8] if expand else [cout] * 4
         self.channels = [cout, cout, cout * 2, cout * 4] if expand else [cout] * 4   # after CSM
-        generator = torch.Generator().manual_seed(proj_seed)
-        for i, (cin, cmid) in enumerate(zip(in_channels, self.ccm_channels)):
+        self._build()
+
+    def _build(self) -> None:
+        generator = torch.Generator().manual_seed(self.proj_seed)
+        for i, (cin, cmid) in enumerate(zip(self.in_channels, self.ccm_channels)):
             self.register_buffer(f'ccm{i}_weight', _uniform(generator, [cmid, cin, 1, 1], cin), persistent=False)
             self.register_buffer(f'ccm{i}_bias', _uniform(generator, [cmid], cin), persistent=False)
         # CSM at scale i maps the sum of scale i and the upsampled coarser result to the channels of scale i - 1
         # (with expand: halves them), except scale 0, which keeps its own.
         for i in [3, 2, 1, 0]:
             cin = self.ccm_channels[i]
-            cout_i = cin // 2 if expand and i > 0 else cin
+            cout_i = cin // 2 if self.expand and i > 0 else cin
             self.register_buffer(f'csm{i}_weight', _uniform(generator, [cout_i, cin, 1, 1], cin), persistent=False)
             self.register_buffer(f'csm{i}_bias', _uniform(generator, [cout_i], cin), persistent=False)
 

@@ -263,12 +263,14 @@ def training_loop(
             print(f'Diffusion from the resumed snapshot: p {diffusion.p:.4f}, T {diffusion.T}')
 
     if rank == 0:
-        z = torch.empty([batch_gpu, G.z_dim], device=device)
-        c = torch.empty([batch_gpu, G.c_dim], device=device)
+        z = torch.zeros([batch_gpu, G.z_dim], device=device)
+        c = torch.zeros([batch_gpu, G.c_dim], device=device)
         t = torch.zeros([batch_gpu, 1], dtype=torch.int64, device=device)
-        img = misc.print_module_summary(G, [z, c])
+        # On copies: a forward pass in training mode updates batch-norm statistics and spectral-norm vectors
+        # (FastGAN, the projected D), which would make the run depend on this summary.
+        img = misc.print_module_summary(misc.deepcopy_module(G), [z, c])
         if 'D' in modules:
-            misc.print_module_summary(modules['D'], [img, c, t])
+            misc.print_module_summary(misc.deepcopy_module(modules['D']), [img, c, t])
 
     # Every rank starts from rank 0's weights.
     if num_gpus > 1:
