@@ -74,7 +74,8 @@ def generate_images(
     synthesis_kwargs = synthesis_kwargs_for(device)
     for start in range(0, len(seeds), batch_size):
         batch_seeds = seeds[start : start + batch_size]
-        z = torch.from_numpy(seed_latents(batch_seeds, G.z_dim)).to(device)
+        # float32, as every mapping network casts z first thing (FastGAN, without one, needs it so).
+        z = torch.from_numpy(seed_latents(batch_seeds, G.z_dim)).to(device=device, dtype=torch.float32)
         with torch.no_grad():
             img = G(z, label.repeat([len(batch_seeds), 1]), truncation_psi=truncation_psi, noise_mode=noise_mode, **synthesis_kwargs)
         yield batch_seeds, to_uint8(img)
@@ -127,7 +128,7 @@ def make_transform(translate: Tuple[float, float], angle: float) -> np.ndarray:
 def set_input_transform(G: torch.nn.Module, translate: Tuple[float, float], rotate: float, network_pkl: str) -> None:
     """Give a StyleGAN3 generator's Fourier-feature input the inverse of the transform (it transforms the sampling
     grid); UserError for a generator without one when a transform is asked for."""
-    if not hasattr(getattr(G.synthesis, 'input', None), 'transform'):
+    if not hasattr(getattr(getattr(G, 'synthesis', None), 'input', None), 'transform'):
         if tuple(translate) != (0, 0) or rotate != 0:
             raise dnnlib.UserError(f'--translate/--rotate: {type(G).__module__}.{type(G).__name__} of --network={network_pkl} has no input transform (StyleGAN3 generators only)')
         return

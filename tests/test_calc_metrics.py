@@ -4,8 +4,10 @@ cache path, and one-line errors with exit code 2 for bad input."""
 
 import json
 import os
+import shutil
 
 import pytest
+import torch
 
 import calc_metrics
 import dnnlib
@@ -104,3 +106,27 @@ def test_bad_input_is_one_line(monkeypatch, tmp_path, capsys, case):
     assert not any(name.startswith('metric-') for name in os.listdir(tmp_path))
 
 #----------------------------------------------------------------------------
+
+#----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('family', ['stylegan3', 'projected_gan'])
+def test_other_families(monkeypatch, tmp_path, capsys, family):
+    # A StyleGAN3 snapshot of ours, and an official Diffusion-ProjectedGAN pickle (FastGAN G_ema, D on timm dropped)
+    # against 64 px RGB images: both score, and the dataset statistics are reused on the second run.
+    use_fake_detectors(monkeypatch, tmp_path)
+    if family == 'stylegan3':
+        from training import networks_stylegan3
+        torch.manual_seed(0)
+        G = networks_stylegan3.Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, channel_base=256, channel_max=8).eval().requires_grad_(False)
+        pkl = write_snapshot(tmp_path / 'network-snapshot-000000.pkl', G, digits_kwargs(resolution=16))
+        args = []
+    else:
+        pkl = tmp_path / 'network-snapshot-000000.pkl'
+        shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'projected_gan_reference-fastgan.pkl'), pkl)
+        args = ['--data', write_pngs(tmp_path / 'data', 16, size=64)]
+    for run in range(2):
+        code, out, err = run_calc_metrics(capsys, '--network', pkl, *args, '--metrics', 'fid50k_full', '--num-gen', '16')
+        assert code == 0, err
+        assert (run == 1) == any(line.startswith('Using cached dataset statistics') for line in out)
+    for line in read_jsonl(tmp_path / 'metric-fid50k_full.jsonl'):
+        assert line['results']['fid50k_full'] > 0
