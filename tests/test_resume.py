@@ -334,8 +334,8 @@ class PoisonedLoss(StyleGAN2Loss):
         self.poisoned = self.poison_start <= cur_nimg < self.poison_end
         super().accumulate_gradients(phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg)
 
-    def run_D(self, img, c, update_emas=False):
-        logits = super().run_D(img, c, update_emas=update_emas)
+    def run_D(self, img, c, **kwargs):
+        logits = super().run_D(img, c, **kwargs)
         return logits * float('nan') if self.poisoned else logits
 
 def poisoned_config(run_dir, poison_start, poison_end, total_kimg):

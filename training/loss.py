@@ -173,7 +173,7 @@ class ProjectedGANLoss(Loss):
     Phases: Gmain, Gboth, Dmain, Dboth (and Greg, Dreg, which compute nothing)."""
     def __init__(self,
         device,                         # torch.device the loss runs on
-        G,                              # generator (FastGAN, or any G with mapping and synthesis(ws, c))
+        G,                              # generator G(z, c, update_emas=...): FastGAN or StyleGAN2
         D,                              # projected discriminator D(img, c, diffusion=...)
         diffusion           = None,     # training.diffusion.Diffusion for the feature maps, or None
         blur_init_sigma     = 0,        # Gaussian blur of D's input, sigma in pixels at the start
@@ -188,8 +188,8 @@ class ProjectedGANLoss(Loss):
 
     blur_sigma = StyleGAN2Loss.blur_sigma
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.G.synthesis(self.G.mapping(z, c), c)
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        return self.G(z, c, update_emas=update_emas) # FastGAN, or StyleGAN2 (its w_avg tracked in the D phase)
 
     def run_D(self, img: torch.Tensor, c: torch.Tensor, blur_sigma: float = 0) -> torch.Tensor:
         return self.D(blur(img, blur_sigma), c, diffusion=self.diffusion)
@@ -212,7 +212,7 @@ class ProjectedGANLoss(Loss):
         # D: hinge, relu(1 + D(fake)) + relu(1 - D(real)); the signs of every real logit of every scale drive p.
         if phase in ['Dmain', 'Dboth']:
             with torch.autograd.profiler.record_function('Dgen_forward'):
-                gen_logits = self.run_D(self.run_G(gen_z, gen_c), gen_c, blur_sigma=blur_sigma)
+                gen_logits = self.run_D(self.run_G(gen_z, gen_c, update_emas=True), gen_c, blur_sigma=blur_sigma)
                 loss_Dgen = torch.nn.functional.relu(1 + gen_logits).mean()
                 training_stats.report('Loss/scores/fake', gen_logits)
                 training_stats.report('Loss/signs/fake', gen_logits.sign())

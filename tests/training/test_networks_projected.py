@@ -166,10 +166,10 @@ def test_fastgan_matches_the_release(name, kwargs):
 
 @pytest.mark.parametrize('res', [32, 64, 128, 256, 512, 1024])
 def test_fastgan_resolutions(res):
-    G = networks_fastgan.Generator(z_dim=8, c_dim=0, img_resolution=res, img_channels=3, ngf=2, lite=True).eval()
+    G = networks_fastgan.Generator(z_dim=8, c_dim=0, img_resolution=res, img_channels=3, ngf=8, lite=True).eval()
     if res <= 64:
         assert G(torch.randn([2, 8]), None).shape == (2, 3, res, res)
-    assert G.synthesis.to_big.weight_orig.shape[1] == int(networks_fastgan.CHANNEL_MULTIPLIERS[res] * 2)
+    assert G.synthesis.to_big.weight_orig.shape[1] == int(networks_fastgan.CHANNEL_MULTIPLIERS[res] * 8)
     with pytest.raises(ValueError, match='not 16'):
         networks_fastgan.Generator(z_dim=8, c_dim=0, img_resolution=16, img_channels=3)
 
