@@ -144,11 +144,11 @@ def run_ours(exchange: str, cfg: str, iters: int, batch: int, seed: int, tape_se
         StyleGAN2Loss.accumulate_gradients = recording_accumulate
 
         draw_timesteps = Diffusion._draw_timesteps
-        def taped_draw_timesteps(self):
+        def taped_draw_timesteps(self, size):
             own_rng, self._rng = self._rng, tape
             try:
                 with tape.active():
-                    return draw_timesteps(self)
+                    return draw_timesteps(self, size)
             finally:
                 self._rng = own_rng
         Diffusion._draw_timesteps = taped_draw_timesteps
