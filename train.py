@@ -305,7 +305,7 @@ def non_negative(ctx, param, value):
 @click.option('--metrics',       help='Quality metrics at each snapshot, comma-separated or none [default: preset, fid50k_full; demo: none]', metavar='[NAME|A,B,C|none]')
 @click.option('-n', '--dry-run', help='Print training options and exit', is_flag=True)
 def main(**kwargs):
-    """Train a GAN with the adaptive diffusion of Diffusion-GAN.
+    """Train a GAN (StyleGAN2, StyleGAN3, ProjectedGAN: see --cfg) with the adaptive diffusion of Diffusion-GAN.
 
     \b
     # Built-in demo: digits at 32x32 on the CPU.
@@ -313,6 +313,12 @@ def main(**kwargs):
     \b
     # CIFAR-10 (dataset_tool.py output), 4 GPUs, official Diffusion-StyleGAN2 settings.
     python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --target=0.6 --noise_sd=0.05
+    \b
+    # Diffusion-StyleGAN3-T (--gamma is required, as in StyleGAN3), ADA in front of the diffusion.
+    python train.py --outdir=training-runs --data=cifar10.zip --cfg=stylegan3-t --batch=32 --gamma=8.2 --mirror=1 --aug=ada
+    \b
+    # Diffusion-ProjectedGAN (FastGAN G, projected D on EfficientNet-Lite0 features), as the official release runs it.
+    python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --batch=64 --batch-gpu=16 --cfg=fastgan --target=0.45 --d_pos=first --noise_sd=0.5
     \b
     # After a preemption: the same command, continuing the newest snapshot exactly.
     python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --resume=latest
