@@ -30,6 +30,11 @@ from torch_utils.ops import grid_sample_gradfix
 from training import snapshot
 from training.diffusion import adaptive_p_of
 
+# Buffers that are running statistics of each rank's own minibatches, so they may differ between ranks (the
+# snapshot keeps rank 0's): w_avg and StyleGAN3's magnitude_ema, batch-norm statistics (FastGAN, the projected D's
+# per-scale discriminators) and FastGAN's conditional batch norm. Training-mode forward passes do not read them.
+RANK_LOCAL_BUFFERS = r'.*\.([^.]+_(avg|ema)|running_mean|running_var|num_batches_tracked|stored_mean|stored_var)'
+
 #----------------------------------------------------------------------------
 
 def setup_snapshot_image_grid(training_set, random_seed: int = 0):
@@ -451,11 +456,11 @@ def training_loop(
             save_image_grid(images, os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'), drange=[-1, 1], grid_size=grid_size)
 
         # Every rank must hold the same networks and diffusion state; a drift is a bug, caught at each snapshot.
-        # (w_avg is each rank's running mean of its own latents and may differ, as in the anchors.)
+        # (Running statistics of each rank's own data may differ, as in the anchors: RANK_LOCAL_BUFFERS.)
         snapshot_due = network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0)
         if num_gpus > 1 and snapshot_due:
             for module in networks.values():
-                misc.check_ddp_consistency(module, ignore_regex=r'.*\.[^.]+_(avg|ema)')
+                misc.check_ddp_consistency(module, ignore_regex=RANK_LOCAL_BUFFERS)
             states = [None] * num_gpus
             torch.distributed.all_gather_object(states, diffusion.get_state() if diffusion is not None else None)
             if any(state != states[0] for state in states):
