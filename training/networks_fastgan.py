@@ -12,7 +12,6 @@ Conditional (cond=True): class-conditional batch norm whose gain and bias come f
 The module and attribute names follow the ProjectedGAN release (pg_modules.networks_fastgan, pg_modules.blocks),
 whose pickles store these classes by name: legacy.py maps their module names here, and their weights copy over."""
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -244,12 +243,5 @@ class Generator(torch.nn.Module):
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, **kwargs) -> torch.Tensor:
         return self.synthesis(self.mapping(z, c), c)
-
-#----------------------------------------------------------------------------
-
-def check_resolution(img_resolution: int) -> None:
-    """ValueError unless FastGAN can make images of this resolution (for train.py's message)."""
-    if img_resolution not in RESOLUTIONS:
-        raise ValueError(f'FastGAN makes {", ".join(map(str, RESOLUTIONS))} px images, not {img_resolution} (np.log2 = {np.log2(img_resolution):g})')
 
 #----------------------------------------------------------------------------

@@ -193,18 +193,9 @@ def resolve(spec: dict, cfg: str, provided: Dict[str, Any], overrides: Optional[
 
 #----------------------------------------------------------------------------
 
-def class_names(spec: dict, sections=('networks',)) -> list:
-    """Every class_name in the given sections of a preset (loaded; class names are never expressions)."""
-    names = []
-    def walk(value):
-        if isinstance(value, dict):
-            if isinstance(value.get('class_name'), str):
-                names.append(value['class_name'])
-            for item in value.values():
-                walk(item)
-    for section in sections:
-        walk(spec.get(section, {}))
-    return names
+def class_names(spec: dict) -> list:
+    """The class_name of every network of a preset (loaded; class names are never expressions)."""
+    return [kwargs['class_name'] for kwargs in spec.networks.values()]
 
 def network_classes() -> tuple:
     """The network classes of every preset: the only classes the safe snapshot format constructs."""
