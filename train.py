@@ -180,8 +180,6 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
                 diffusion[key] = opts[key]
         diffusion.aug = opts.aug
         diffusion.seed = opts.seed
-        if not 0 < diffusion.get('target', 0.6) < 1:
-            raise dnnlib.UserError(f'--target={diffusion.target}: expected a value in (0, 1)')
         if not 1 <= diffusion.get('t_min', 10) <= diffusion.get('t_max', 1000):
             raise dnnlib.UserError(f'--t_min and --t_max: expected 1 <= t_min <= t_max, got {diffusion.get("t_min", 10)} and {diffusion.get("t_max", 1000)}')
         c.diffusion_kwargs = diffusion
@@ -190,6 +188,8 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
         # and no diffusion: D sees t = 0 for every image.
         c.diffusion_kwargs = dnnlib.EasyDict(aug=opts.aug, diffuse=False, target=opts.target or preset.diffusion.get('target', 0.6),
                                              ada_kimg=opts.ada_kimg or ADA_KIMG, seed=opts.seed)
+    if c.diffusion_kwargs is not None and not 0 < c.diffusion_kwargs.get('target', 0.6) < 1:
+        raise dnnlib.UserError(f'--target={c.diffusion_kwargs.target}: expected a value in (0, 1)')
 
     # Schedule and bookkeeping.
     c.num_gpus = opts.gpus

@@ -132,6 +132,7 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--batch', '0'], '--batch'),
         (['--data', good, '--cond', 'true'], '--cond'),
         (['--data', good, '--target', '1.5'], '--target'),
+        (['--data', good, '--no-diffusion', '--aug', 'ada', '--target', '1.5'], '--target=1.5'),
         (['--data', good, '--t_min', '50', '--t_max', '20'], '--t_max'),
         (['--data', good, '--resume', str(tmp_path / 'nope.pkl')], '--resume'),
         (['--data', 'builtin:digits-test'], '--data=builtin:digits-test: unknown built-in dataset'),
@@ -309,16 +310,20 @@ img = G(z, torch.zeros([4, 0]), noise_mode='const')
 torch.save(dict(img=img, state=data['diffusion_state']), sys.argv[2])
 '''
 
-def test_snapshot_loads_in_fresh_process(trained_run, tmp_path):
-    run_dir, _c = trained_run
-    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
-    # Only dnnlib and torch_utils are importable in the fresh process: the networks come from the pickle.
+def load_in_fresh_process(snapshot: str, tmp_path) -> dict:
+    """What _LOAD_SNAPSHOT saved: G_ema's images for RandomState(7) latents and the diffusion state, computed in a
+    process where only dnnlib and torch_utils are importable (the networks come from the pickle)."""
     for package in ['dnnlib', 'torch_utils']:
         shutil.copytree(os.path.join(REPO_ROOT, package), tmp_path / package)
     out = tmp_path / 'out.pt'
     env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS='1')
     subprocess.run([sys.executable, '-c', _LOAD_SNAPSHOT, snapshot, str(out)], cwd=str(tmp_path), env=env, check=True, timeout=120)
-    result = torch.load(out)
+    return torch.load(out)
+
+def test_snapshot_loads_in_fresh_process(trained_run, tmp_path):
+    run_dir, _c = trained_run
+    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    result = load_in_fresh_process(snapshot, tmp_path)
     with open(snapshot, 'rb') as f:
         data = pickle.load(f)
     G = data['G_ema']
@@ -396,15 +401,11 @@ def test_stylegan3_snapshot_loads_in_fresh_process(tmp_path):
     run_dir = tmp_path / '00000-stylegan3-t'
     training_loop.training_loop(**tiny_config(run_dir, cfg='stylegan3-t', image_snapshot_ticks=None, total_kimg=0.016))
     snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
-    for package in ['dnnlib', 'torch_utils']:
-        shutil.copytree(os.path.join(REPO_ROOT, package), tmp_path / package)
-    out = tmp_path / 'out.pt'
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS='1')
-    subprocess.run([sys.executable, '-c', _LOAD_SNAPSHOT, snapshot, str(out)], cwd=str(tmp_path), env=env, check=True, timeout=120)
+    result = load_in_fresh_process(snapshot, tmp_path)
     with open(snapshot, 'rb') as f:
         G = pickle.load(f)['G_ema']
     z = torch.from_numpy(np.random.RandomState(7).randn(4, G.z_dim)).float()
-    assert torch.equal(torch.load(out)['img'], G(z, torch.zeros([4, 0]), noise_mode='const'))
+    assert torch.equal(result['img'], G(z, torch.zeros([4, 0]), noise_mode='const'))
 
 #----------------------------------------------------------------------------
 
