@@ -28,18 +28,25 @@ from training import training_loop
 ADA_KIMG = 500      # StyleGAN2-ADA's and StyleGAN3's speed of ADA's p, for --no-diffusion --aug=ada
 
 # Knobs of a preset that the command line sets, and the option that sets each.
-KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg', d_pos='--d_pos')
+KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg', d_pos='--d_pos', freezed='--freezed', rqs='--rqs', fqs='--fqs', cl_on_g='--no_cl_on_g')
+
+# Overlays (configs/overlays/) and the train.py switch of each.
+OVERLAY_OPTIONS = dict(insgen='--insgen')
 
 #----------------------------------------------------------------------------
 
 def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = None, overrides: Optional[dict] = None,
-                   fp32: bool = False, nhwc: bool = False, transfer: bool = False) -> Tuple[dnnlib.EasyDict, int]:
+                   fp32: bool = False, nhwc: bool = False, transfer: bool = False, overlays: tuple = (),
+                   num_images: Optional[int] = None, mirror: bool = False) -> Tuple[dnnlib.EasyDict, int]:
     """The preset configs/CFG.yaml evaluated for this run (shared by train.py and benchmarks/): returns (preset,
     batch_gpu). overrides: knob -> value from the command line (None values ignored); transfer: the run starts from
-    the weights of another run (--resume of a pickle without a resume state). UserError on bad input."""
-    spec = presets.load_preset(cfg)
+    the weights of another run (--resume of a pickle without a resume state); overlays: configs/overlays/ names
+    merged over the preset; num_images, mirror: the dataset's size without x-flips and whether they are on.
+    UserError on bad input."""
+    spec = presets.load_preset(cfg, overlays=overlays)
     overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
-    knobs = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus), overrides=overrides, option_names=KNOB_OPTIONS, sections=False)
+    dataset_facts = dict(num_images=num_images, mirror=mirror) if num_images is not None else {}
+    knobs = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, **dataset_facts), overrides=overrides, option_names=KNOB_OPTIONS, sections=False)
     batch = knobs.batch
     if batch < 1 or batch % gpus != 0:
         raise dnnlib.UserError(f'--batch={batch} must be a positive multiple of --gpus={gpus}')
@@ -48,7 +55,10 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
         raise dnnlib.UserError(f'--batch={batch} must be a multiple of --batch-gpu={batch_gpu} times --gpus={gpus}')
     if 'mbstd' in knobs and batch_gpu % min(knobs.mbstd, batch_gpu) != 0:
         raise dnnlib.UserError(f'--batch-gpu={batch_gpu} must be a multiple of the minibatch-stddev group size {knobs.mbstd} of --cfg={cfg}')
-    preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, transfer=transfer), overrides=overrides, option_names=KNOB_OPTIONS)
+    preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, transfer=transfer, **dataset_facts), overrides=overrides, option_names=KNOB_OPTIONS)
+    for knob in ['rqs', 'fqs']:
+        if knob in preset and preset[knob] < 1:
+            raise dnnlib.UserError(f'{KNOB_OPTIONS[knob]}={preset[knob]}: a queue needs at least 1 negative' + ('' if knob in overrides else f' (5% of {num_images} images; give it)'))
     return preset, batch_gpu
 
 #----------------------------------------------------------------------------
@@ -146,7 +156,13 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.training_set_kwargs = dataset.dataset_kwargs_for_data(opts.data or 'builtin:digits', use_labels=opts.cond, max_size=None, xflip=opts.mirror)
     training_set = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
     c.training_set_kwargs.resolution = training_set.resolution
-    c.training_set_kwargs.max_size = len(training_set)
+    num_images = len(training_set) // (2 if opts.mirror else 1) # x-flips double the length
+    if opts.subset is not None:
+        if opts.subset > num_images:
+            raise dnnlib.UserError(f'--subset={opts.subset}: the dataset has {num_images} images')
+        num_images = c.training_set_kwargs.max_size = opts.subset
+        training_set = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
+    c.training_set_kwargs.max_size = num_images
     dataset_name = training_set.name
 
     # Resume: an exact continuation of a snapshot of ours, or transfer learning from the weights of any pickle.
@@ -159,13 +175,20 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     if opts.gpus < 1:
         raise dnnlib.UserError(f'--gpus={opts.gpus}: expected at least 1')
     cfg = opts.cfg or ('demo' if builtin else 'auto')
+    overlays = tuple(name for name, option in OVERLAY_OPTIONS.items() if opts[name])
+    if not opts.insgen and (opts.rqs, opts.fqs, opts.no_cl_on_g) != (None, None, False):
+        raise dnnlib.UserError('--rqs, --fqs and --no_cl_on_g are options of InsGen: add --insgen')
     preset, batch_gpu = resolve_preset(cfg, res=c.training_set_kwargs.resolution, gpus=opts.gpus, batch_gpu=opts.batch_gpu,
-        overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg, d_pos=opts.d_pos), fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer)
+        overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg, d_pos=opts.d_pos, freezed=opts.freezed, rqs=opts.rqs, fqs=opts.fqs,
+                       cl_on_g=False if opts.no_cl_on_g else None),
+        fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer, overlays=overlays, num_images=num_images, mirror=opts.mirror)
     presets.check_classes(preset, cfg, common_kwargs=dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels))
     c.family = preset.family
     c.network_kwargs = preset.networks
     c.opt_kwargs = preset.optimizers
     c.reg_intervals = preset.reg_intervals
+    c.step_with = preset.step_with
+    c.momentum_copies = preset.momentum_copies
     c.loss_kwargs = preset.loss
     c.data_loader_kwargs = dnnlib.EasyDict(pin_memory=torch.cuda.is_available(), num_workers=0 if builtin else opts.workers)
     if c.data_loader_kwargs.num_workers > 0:
@@ -173,20 +196,21 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
 
     # Diffusion: preset defaults, then the command line.
     c.diffusion_kwargs = None
+    aug = opts.aug or preset.diffusion.get('aug', 'no')
     if opts.diffusion:
         diffusion = dnnlib.EasyDict(preset.diffusion)
         for key in ['target', 'ada_kimg', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
             if opts[key] is not None:
                 diffusion[key] = opts[key]
-        diffusion.aug = opts.aug
+        diffusion.aug = aug
         diffusion.seed = opts.seed
         if not 1 <= diffusion.get('t_min', 10) <= diffusion.get('t_max', 1000):
             raise dnnlib.UserError(f'--t_min and --t_max: expected 1 <= t_min <= t_max, got {diffusion.get("t_min", 10)} and {diffusion.get("t_max", 1000)}')
         c.diffusion_kwargs = diffusion
-    elif opts.aug != 'no':
+    elif aug != 'no':
         # The baselines: ADA (p adapting as in StyleGAN2-ADA, over its 500 kimg unless --ada_kimg) or DiffAugment,
         # and no diffusion: D sees t = 0 for every image.
-        c.diffusion_kwargs = dnnlib.EasyDict(aug=opts.aug, diffuse=False, target=opts.target or preset.diffusion.get('target', 0.6),
+        c.diffusion_kwargs = dnnlib.EasyDict(aug=aug, diffuse=False, target=opts.target or preset.diffusion.get('target', 0.6),
                                              ada_kimg=opts.ada_kimg or ADA_KIMG, seed=opts.seed)
     if c.diffusion_kwargs is not None and not 0 < c.diffusion_kwargs.get('target', 0.6) < 1:
         raise dnnlib.UserError(f'--target={c.diffusion_kwargs.target}: expected a value in (0, 1)')
@@ -208,10 +232,14 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
         if transfer:
             c.ema_rampup = None # the ramp-up only makes sense from scratch
 
-    desc = f'{dataset_name}-{cfg}-gpus{c.num_gpus}-batch{c.batch_size}' + (f'-gamma{preset.gamma:g}' if 'gamma' in preset else '')
+    desc = f'{dataset_name}-{cfg}' + ''.join(f'-{name}' for name in overlays) + f'-gpus{c.num_gpus}-batch{c.batch_size}' + (f'-gamma{preset.gamma:g}' if 'gamma' in preset else '')
     desc += '-diffusion' if opts.diffusion else '-nodiffusion'
-    if opts.aug != 'no':
-        desc += f'-{opts.aug}'
+    if aug != 'no':
+        desc += f'-{aug}'
+    if opts.subset is not None:
+        desc += f'-subset{opts.subset}'
+    if preset.get('freezed', 0) > 0:
+        desc += f'-freezed{preset.freezed}'
     if opts.cond:
         desc += '-cond'
     return c, desc
@@ -278,6 +306,7 @@ def non_negative(ctx, param, value):
 # Dataset.
 @click.option('--cond',          help='Train conditional model on dataset labels', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--mirror',        help='Enable dataset x-flips', metavar='BOOL', type=bool, default=False, show_default=True)
+@click.option('--subset',        help='Train on a fixed random subset of N images (seeded, as in StyleGAN2-ADA) [default: all]', metavar='INT', type=click.IntRange(min=1))
 # Hyper-parameters.
 @click.option('--batch',         help='Total batch size [default: preset]', metavar='INT', type=int, callback=positive)
 @click.option('--batch-gpu',     help='Limit batch size per GPU (gradient accumulation)', metavar='INT', type=int, callback=positive)
@@ -285,7 +314,7 @@ def non_negative(ctx, param, value):
 @click.option('--kimg',          help='Training duration [default: preset]', metavar='KIMG', type=float, callback=positive)
 # Diffusion.
 @click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D (--no-diffusion: the plain GAN, with --aug its ADA/DiffAugment baseline)', default=True, show_default=True)
-@click.option('--aug',           help='Augmentation in front of the diffusion', type=click.Choice(['no', 'ada', 'diff']), default='no', show_default=True)
+@click.option('--aug',           help='Augmentation in front of the diffusion [default: preset, no; --insgen: ada]', type=click.Choice(['no', 'ada', 'diff']))
 @click.option('--d_pos',         help='ProjectedGAN: diffusion on the pretrained features (first) or after cross-scale mixing (last) [default: preset, first]', type=click.Choice(['first', 'last']))
 @click.option('--target',        help='Target E[sign(D(x_t real))] for adapting T [default: preset, 0.6]', metavar='FLOAT', type=float)
 @click.option('--ada_kimg',      help='kimg for p to move from 0 to 1 [default: preset, 100]', metavar='KIMG', type=float, callback=positive)
@@ -294,6 +323,12 @@ def non_negative(ctx, param, value):
 @click.option('--t_min',         help='Minimum T [default: 10]', metavar='INT', type=int)
 @click.option('--t_max',         help='Maximum T [default: 1000]', metavar='INT', type=int)
 @click.option('--beta_schedule', help='Beta schedule [default: linear]', type=click.Choice(['linear', 'cosine', 'quad', 'sigmoid', 'const', 'jsd']))
+@click.option('--freezed',       help='Freeze-D: keep the first N layers of D fixed (StyleGAN2-family presets) [default: 0]', metavar='INT', type=click.IntRange(min=0))
+# InsGen.
+@click.option('--insgen',        help='InsGen: contrastive instance discrimination in D (StyleGAN2 presets; configs/overlays/insgen.yaml)', is_flag=True)
+@click.option('--rqs',           help='InsGen: real-instance queue size [default: 5% of the images, x-flips counted]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--fqs',           help='InsGen: fake-instance queue size [default: 5% of the images, x-flips counted]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--no_cl_on_g',    help='InsGen: no fake-instance discrimination in G\'s loss', is_flag=True)
 # Misc.
 @click.option('--resume',        help='Resume: latest (newest snapshot under --outdir) or a snapshot of ours continues exactly; other pickles give their weights only', metavar='[latest|PATH|URL]')
 @click.option('--snap',          help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)

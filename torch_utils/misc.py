@@ -182,6 +182,15 @@ def deepcopy_module(module: torch.nn.Module) -> torch.nn.Module:
 #----------------------------------------------------------------------------
 
 @torch.no_grad()
+def momentum_update(target: torch.nn.Module, source: torch.nn.Module, momentum: float) -> None:
+    """Every parameter of target <- momentum * itself + (1 - momentum) * source's (buffers untouched): MoCo's key
+    encoder, InsGen's D_ema."""
+    for p_target, p_source in zip(target.parameters(), source.parameters()):
+        p_target.copy_(p_target * momentum + p_source * (1 - momentum))
+
+#----------------------------------------------------------------------------
+
+@torch.no_grad()
 def copy_params_and_buffers(src_module: torch.nn.Module, dst_module: torch.nn.Module, require_all: bool = False) -> None:
     """Copy parameter and buffer values by name from src_module into dst_module (e.g. resuming from a pickle).
 

@@ -86,6 +86,14 @@ class StyleGAN2Loss(Loss):
             t = torch.zeros([img.shape[0], 1], dtype=torch.int64, device=img.device)
         return self.D(img, c, t, update_emas=update_emas)
 
+    def extra_G_loss(self, gen_img: torch.Tensor, gen_c: torch.Tensor):
+        """A family's scalar term added to G's main loss (InsGen), None = none."""
+        return None
+
+    def extra_D_loss(self, real_img: torch.Tensor, real_c: torch.Tensor, gen_img: torch.Tensor, gen_z: torch.Tensor, gen_c: torch.Tensor):
+        """A family's scalar term added to D's main loss (InsGen), computed after D's real and fake logits; None = none."""
+        return None
+
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']
         if self.pl_weight == 0:
@@ -107,8 +115,9 @@ class StyleGAN2Loss(Loss):
                 training_stats.report('Loss/signs/fake', gen_logits.sign())
                 loss_Gmain = torch.nn.functional.softplus(-gen_logits)
                 training_stats.report('Loss/G/loss', loss_Gmain)
+                loss_Gextra = self.extra_G_loss(gen_img, gen_c)
             with torch.autograd.profiler.record_function('Gmain_backward'):
-                loss_Gmain.mean().mul(gain).backward()
+                (loss_Gmain.mean() if loss_Gextra is None else loss_Gmain.mean() + loss_Gextra).mul(gain).backward()
 
         # Path-length regularization: keep |J_w^T y| constant for random image-space directions y.
         if do_Gpl:
@@ -153,6 +162,9 @@ class StyleGAN2Loss(Loss):
                 if do_Dmain:
                     loss_Dreal = torch.nn.functional.softplus(-real_logits)
                     training_stats.report('Loss/D/loss', loss_Dgen + loss_Dreal)
+                    loss_Dextra = self.extra_D_loss(real_img, real_c, gen_img, gen_z, gen_c)
+                    if loss_Dextra is not None:
+                        loss_Dreal = loss_Dreal + loss_Dextra
 
                 loss_Dr1 = 0
                 if do_Dr1:
@@ -164,6 +176,69 @@ class StyleGAN2Loss(Loss):
                     training_stats.report('Loss/D/reg', loss_Dr1)
             with torch.autograd.profiler.record_function(name + '_backward'):
                 (loss_Dreal + loss_Dr1).mean().mul(gain).backward()
+
+#----------------------------------------------------------------------------
+
+class InsGenLoss(StyleGAN2Loss):
+    """StyleGAN2Loss plus InsGen's instance discrimination (training/insgen.py), as the Diffusion-InsGen fork adds
+    it. In D's main phases: real instance discrimination (DHead; query and key: two ADA views of each real) and
+    fake instance discrimination (GHead; query: an ADA view of each fake, key: one of the fake of its latent moved by
+    N(0, fake_view_z_std^2)), their InfoNCE losses added to D's loss; the heads' gradients come from these terms
+    and they step with D (step_with in the overlay). In G's main phases, unless cl_on_g is off: GHead's loss of
+    the fakes (key: a second view of the same fake) added to G's loss, so G keeps its fakes distinguishable.
+    Queries come from D, keys from D_ema, both at t = 0: the heads see the images, not their diffusion."""
+    def __init__(self,
+        device,                         # torch.device the loss runs on
+        G,                              # generator
+        D,                              # timestep-aware D; D(img, c, t, return_feats=True) -> (logits, features)
+        DHead,                          # training.insgen.ContrastiveHead of real instances
+        GHead,                          # training.insgen.ContrastiveHead of fake instances
+        D_ema,                          # momentum copy of D: the keys' features
+        diffusion           = None,     # as StyleGAN2Loss
+        lw_real_cl          = 1.0,      # weight of the real-instance loss in D's loss
+        lw_fake_cl          = 1.0,      # weight of the fake-instance loss in D's loss
+        lw_fake_cl_on_g     = 0.1,      # weight of the fake-instance loss in G's loss
+        cl_on_g             = True,     # False: G's loss has no fake-instance term (the fork's --no_cl_on_g)
+        view_aug_p          = 0.2,      # probability multiplier of ADA's 'bgc' pipeline making the views
+        fake_view_z_std     = 0.15,     # std of the latent offset making the fake key view
+        **stylegan2_kwargs,             # r1_gamma, style_mixing_prob, pl_weight, ...: see StyleGAN2Loss
+    ):
+        from training.augment import AugmentPipe
+        from training.diffusion import ADA_BGC_KWARGS
+        super().__init__(device=device, G=G, D=D, diffusion=diffusion, **stylegan2_kwargs)
+        self.DHead              = DHead
+        self.GHead              = GHead
+        self.D_ema              = D_ema
+        self.lw_real_cl         = lw_real_cl
+        self.lw_fake_cl         = lw_fake_cl
+        self.lw_fake_cl_on_g    = lw_fake_cl_on_g
+        self.cl_on_g            = cl_on_g
+        self.fake_view_z_std    = fake_view_z_std
+        self.view_aug = AugmentPipe(**ADA_BGC_KWARGS).train().requires_grad_(False).to(device)
+        self.view_aug.p.fill_(view_aug_p)
+
+    def instance_loss(self, head, img: torch.Tensor, c: torch.Tensor, key_img: torch.Tensor, enqueue, name: str) -> torch.Tensor:
+        """InfoNCE of a head: query features D(view of img), key features D_ema(view of key_img)."""
+        img_q = self.view_aug(img)
+        img_k = self.view_aug(key_img)
+        t = torch.zeros([img.shape[0], 1], dtype=torch.int64, device=img.device)
+        _, feat_q = self.D(img_q, c, t, return_feats=True)
+        with torch.no_grad():
+            _, feat_k = self.D_ema(img_k, c, t, return_feats=True)
+        loss = head(feat_q, feat_k, enqueue=enqueue)
+        training_stats.report(f'Loss/{name}', loss)
+        return loss
+
+    def extra_G_loss(self, gen_img, gen_c):
+        if not self.cl_on_g:
+            return None
+        return self.lw_fake_cl_on_g * self.instance_loss(self.GHead, gen_img, gen_c, gen_img, enqueue=None, name='G_cl_on_g')
+
+    def extra_D_loss(self, real_img, real_c, gen_img, gen_z, gen_c):
+        loss = self.lw_real_cl * self.instance_loss(self.DHead, real_img.detach(), real_c, real_img.detach(), enqueue='keys', name='D_cl')
+        with torch.no_grad():
+            moved_img, _ = self.run_G(gen_z + torch.randn_like(gen_z) * self.fake_view_z_std, gen_c)
+        return loss + self.lw_fake_cl * self.instance_loss(self.GHead, gen_img.detach(), gen_c, moved_img, enqueue='queries', name='G_cl')
 
 #----------------------------------------------------------------------------
 

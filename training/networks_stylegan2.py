@@ -807,7 +807,8 @@ class Discriminator(torch.nn.Module):
         self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim + 1, w_dim=cmap_dim, num_ws=None, w_avg_beta=None, **mapping_kwargs)
         self.b4 = DiscriminatorEpilogue(channels_dict[4], cmap_dim=cmap_dim, resolution=4, **epilogue_kwargs, **common_kwargs)
 
-    def forward(self, img: torch.Tensor, c: torch.Tensor, t: torch.Tensor, update_emas: bool = False, **block_kwargs) -> torch.Tensor:
+    def forward(self, img: torch.Tensor, c: torch.Tensor, t: torch.Tensor, update_emas: bool = False, return_feats: bool = False, **block_kwargs):
+        """Logits [N, 1]; with return_feats, (logits, the features entering the 4x4 epilogue) (InsGen's heads)."""
         _ = update_emas # D keeps no running statistics
         batch_size = img.shape[0]
         misc.assert_shape(img, [batch_size, self.img_channels, self.img_resolution, self.img_resolution])
@@ -821,8 +822,8 @@ class Discriminator(torch.nn.Module):
             x, img = block(x, img, **block_kwargs)
 
         cmap = self.mapping(None, torch.cat([c.to(torch.float32), t.to(torch.float32)], dim=1))
-        x = self.b4(x, img, cmap)
-        return x
+        logits = self.b4(x, img, cmap)
+        return (logits, x) if return_feats else logits
 
     def extra_repr(self) -> str:
         return f'c_dim={self.c_dim:d}, img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}'

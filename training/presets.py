@@ -13,11 +13,16 @@ A preset file has
     reg_intervals:      name -> lazy regularization interval in minibatches, null = regularization fused in
     loss:               class_name and kwargs of the loss, which declares the phases of each network
     diffusion:          the family's default training.diffusion.Diffusion kwargs (command-line options override)
+    step_with:          name -> host network, for networks stepped in the host's main phases (InsGen's heads: D)
+    momentum_copies:    name -> {network, momentum}: a copy following a network, given to the loss (InsGen's D_ema)
+
+An overlay (configs/overlays/NAME.yaml, switched on by a train.py option such as --insgen) is merged over a
+preset in the same way; its `requires_family` names the family of the presets it applies to.
 
 Any value may be an expression, a string starting with '=': arithmetic, comparisons, `a if cond else b`, and
 min, max, int, float, round, abs, over the knobs and what train.py provides: res (training resolution), gpus,
-and, in the sections, batch_gpu, fp32, nhwc, transfer (True when --resume starts from another run's weights
-without its training state). StyleGAN2-ADA's 'auto' rules are written this way in auto.yaml.
+num_images (the dataset's images, without x-flips) and mirror (x-flips on), and, in the sections, batch_gpu,
+fp32, nhwc, transfer (True when --resume starts from another run's weights without its training state). StyleGAN2-ADA's 'auto' rules are written this way in auto.yaml.
 A knob whose value is the string 'required' must be given on the command line."""
 
 import ast
@@ -34,7 +39,8 @@ import dnnlib
 #----------------------------------------------------------------------------
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
-SECTIONS = ('networks', 'optimizers', 'reg_intervals', 'loss', 'diffusion')
+SECTIONS = ('networks', 'optimizers', 'reg_intervals', 'loss', 'diffusion', 'step_with', 'momentum_copies')
+OVERLAY_DIR = os.path.join(CONFIG_DIR, 'overlays')
 REQUIRED = 'required'
 
 def preset_names() -> list:
@@ -59,9 +65,7 @@ def _merge(base: dict, over: dict) -> dnnlib.EasyDict:
         merged[key] = value
     return merged
 
-def load_preset(name: str) -> dnnlib.EasyDict:
-    """configs/NAME.yaml with its 'base' chain resolved (unevaluated: expressions are still strings)."""
-    path = preset_path(name)
+def _read_yaml(path: str) -> dict:
     try:
         with open(path, 'rt') as f:
             spec = yaml.safe_load(f) or {}
@@ -69,9 +73,22 @@ def load_preset(name: str) -> dnnlib.EasyDict:
         raise dnnlib.UserError(f'{path}: cannot read the preset ({err})') from err
     if not isinstance(spec, dict):
         raise dnnlib.UserError(f'{path}: expected a mapping of preset entries')
+    return spec
+
+def load_preset(name: str, overlays: tuple = ()) -> dnnlib.EasyDict:
+    """configs/NAME.yaml with its 'base' chain resolved, then the overlays (configs/overlays/OVERLAY.yaml) merged
+    over it (unevaluated: expressions are still strings). PresetError when an overlay does not apply to the family."""
+    spec = _read_yaml(preset_path(name))
     base = spec.pop('base', None)
     merged = load_preset(base) if base is not None else dnnlib.EasyDict()
     merged = _merge(merged, spec)
+    for overlay in overlays:
+        over = _read_yaml(os.path.join(OVERLAY_DIR, f'{overlay}.yaml'))
+        family = over.pop('requires_family', None)
+        if family is not None and merged.get('family') != family:
+            users = [cfg for cfg in preset_names() if load_preset(cfg).get('family') == family]
+            raise PresetError(f'--{overlay}: --cfg={name} is a {merged.get("family")} preset; {overlay} applies to the {family} presets ({", ".join(users)})')
+        merged = _merge(merged, over)
     for section in SECTIONS:
         merged.setdefault(section, dnnlib.EasyDict())
     return merged
@@ -197,9 +214,15 @@ def class_names(spec: dict) -> list:
     """The class_name of every network of a preset (loaded; class names are never expressions)."""
     return [kwargs['class_name'] for kwargs in spec.networks.values()]
 
+def overlay_names() -> list:
+    """Every overlay: the files in configs/overlays/."""
+    return sorted(os.path.splitext(f)[0] for f in os.listdir(OVERLAY_DIR) if f.endswith('.yaml'))
+
 def network_classes() -> tuple:
-    """The network classes of every preset: the only classes the safe snapshot format constructs."""
-    return tuple(sorted({name for cfg in preset_names() for name in class_names(load_preset(cfg))}))
+    """The network classes of every preset and overlay: the only classes the safe snapshot format constructs."""
+    specs = [load_preset(cfg) for cfg in preset_names()]
+    specs += [dnnlib.EasyDict(networks=_read_yaml(os.path.join(OVERLAY_DIR, f'{name}.yaml')).get('networks', {})) for name in overlay_names()]
+    return tuple(sorted({name for spec in specs for name in class_names(spec)}))
 
 #----------------------------------------------------------------------------
 
@@ -220,7 +243,7 @@ def check_classes(preset: dict, cfg: str, common_kwargs: dict) -> None:
         except (TypeError, ValueError) as err:
             raise PresetError(f'{path}: networks.{name}: {err}') from err
     checks = [(f'optimizers.{name}', kwargs, dict(params=[torch.zeros([1])])) for name, kwargs in preset.optimizers.items()]
-    checks += [('loss', preset.loss, dict(device=None, diffusion=None, **{name: None for name in preset.networks}))]
+    checks += [('loss', preset.loss, dict(device=None, diffusion=None, **{name: None for name in [*preset.networks, *preset.momentum_copies]}))]
     for where, kwargs, runtime_kwargs in checks:
         cls = find(f'{where}.class_name', kwargs.get('class_name'))
         try:
@@ -230,5 +253,9 @@ def check_classes(preset: dict, cfg: str, common_kwargs: dict) -> None:
     unknown = set(preset.optimizers) ^ set(preset.networks)
     if unknown:
         raise PresetError(f'{path}: networks and optimizers must name the same networks (differ in {", ".join(sorted(unknown))})')
+    for where, names in [('step_with', [*preset.step_with, *preset.step_with.values()]), ('momentum_copies', [spec.get('network') for spec in preset.momentum_copies.values()])]:
+        unknown = [str(name) for name in names if name not in preset.networks]
+        if unknown:
+            raise PresetError(f'{path}: {where}: no network {", ".join(unknown)} in networks')
 
 #----------------------------------------------------------------------------

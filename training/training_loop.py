@@ -79,26 +79,33 @@ def save_image_grid(img: np.ndarray, fname: str, drange, grid_size) -> None:
 
 #----------------------------------------------------------------------------
 
-def make_phases(modules: dict, opt_kwargs: dict, reg_intervals: dict) -> list:
+def make_phases(modules: dict, opt_kwargs: dict, reg_intervals: dict, step_with: dict = {}) -> list:
     """Training phases of every trained network (modules: name -> module, in the order they train; opt_kwargs and
     reg_intervals: name -> optimizer kwargs, lazy regularization interval or None): NAMEmain every minibatch and
     NAMEreg every reg_interval minibatches, or NAMEboth every minibatch when reg_interval is None. Lazy
     regularization runs the regularizer only every reg_interval minibatches (with its gain scaled up), and the
-    optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule."""
+    optimizer's lr and betas are adjusted so the effective step matches the non-lazy schedule.
+    step_with: name -> host network, for networks trained by the host's main loss (InsGen's heads by D's): they
+    have no phases of their own, and take their step (optimizer as given, no lazy adjustment) in the host's
+    main/both phases. Each phase's members: [(name, module, optimizer)], its own network first."""
     phases = []
+    guests = {name: dnnlib.util.construct_class_by_name(params=modules[name].parameters(), **opt_kwargs[name]) for name in step_with}
     for name, module in modules.items():
+        if name in step_with:
+            continue
         reg_interval = reg_intervals.get(name)
-        if reg_interval is None:
-            opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **opt_kwargs[name])
-            phases += [dnnlib.EasyDict(name=name + 'both', network=name, module=module, opt=opt, interval=1)]
-        else:
+        lazy_kwargs = dnnlib.EasyDict(opt_kwargs[name])
+        if reg_interval is not None:
             mb_ratio = reg_interval / (reg_interval + 1)
-            lazy_kwargs = dnnlib.EasyDict(opt_kwargs[name])
             lazy_kwargs.lr = lazy_kwargs.lr * mb_ratio
             lazy_kwargs.betas = [beta ** mb_ratio for beta in lazy_kwargs.betas]
-            opt = dnnlib.util.construct_class_by_name(module.parameters(), **lazy_kwargs)
-            phases += [dnnlib.EasyDict(name=name + 'main', network=name, module=module, opt=opt, interval=1)]
-            phases += [dnnlib.EasyDict(name=name + 'reg', network=name, module=module, opt=opt, interval=reg_interval)]
+        opt = dnnlib.util.construct_class_by_name(params=module.parameters(), **lazy_kwargs)
+        main_members = [(name, module, opt)] + [(guest, modules[guest], guest_opt) for guest, guest_opt in guests.items() if step_with[guest] == name]
+        if reg_interval is None:
+            phases += [dnnlib.EasyDict(name=name + 'both', network=name, module=module, opt=opt, interval=1, members=main_members)]
+        else:
+            phases += [dnnlib.EasyDict(name=name + 'main', network=name, module=module, opt=opt, interval=1, members=main_members)]
+            phases += [dnnlib.EasyDict(name=name + 'reg', network=name, module=module, opt=opt, interval=reg_interval, members=[(name, module, opt)])]
     return phases
 
 #----------------------------------------------------------------------------
@@ -106,23 +113,26 @@ def make_phases(modules: dict, opt_kwargs: dict, reg_intervals: dict) -> list:
 def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int = 1) -> None:
     """One optimizer step of a phase: accumulate gradients over the rounds (real_img, real_c, gen_z, gen_c),
     average them over rounds and ranks, zero out non-finite entries (counted in the stats, and the step flagged
-    in Progress/nonfinite_steps), step."""
-    phase.opt.zero_grad(set_to_none=True)
-    phase.module.requires_grad_(True)
+    in Progress/nonfinite_steps), step every member network."""
+    for _name, module, opt in phase.members:
+        opt.zero_grad(set_to_none=True)
+        module.requires_grad_(True)
+    # A network's parameters that stay fixed in training (a momentum copy inside it) take no step.
+    members = [(module, opt, [param for param in module.parameters() if param.requires_grad]) for _name, module, opt in phase.members]
     num_rounds = 0
     for real_img, real_c, gen_z, gen_c in rounds:
         loss.accumulate_gradients(phase=phase.name, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=phase.interval, cur_nimg=cur_nimg)
         num_rounds += 1
-    phase.module.requires_grad_(False)
+    for module, _opt, _params in members:
+        module.requires_grad_(False)
 
     with torch.autograd.profiler.record_function(phase.name + '_opt'):
         # A regularizer alone does not reach every parameter (R1 not D's output bias, path length not G's toRGB
         # biases). Those take a step with a zero gradient all the same, as in the official loop (its `x * 0 +`
         # terms in the loss): Adam's step count and second moments then advance alike for every parameter.
-        # A phase that computed nothing (path length with pl_weight 0) steps nothing, as there.
-        params = list(phase.module.parameters())
-        if not any(param.grad is not None for param in params):
-            params = []
+        # A network that the phase did not reach at all (path length with pl_weight 0) steps nothing, as there.
+        members = [(opt, params if any(param.grad is not None for param in params) else []) for _module, opt, params in members]
+        params = [param for _opt, member_params in members for param in member_params]
         for param in params:
             if param.grad is None:
                 param.grad = torch.zeros_like(param)
@@ -137,7 +147,9 @@ def run_phase(phase: dnnlib.EasyDict, loss, rounds, cur_nimg: int, num_gpus: int
             torch.nan_to_num(flat, nan=0, posinf=1e5, neginf=-1e5, out=flat)
             for param, grad in zip(params, flat.split([param.numel() for param in params])):
                 param.grad = grad.reshape(param.shape)
-        phase.opt.step()
+        for opt, member_params in members:
+            if len(member_params) > 0:
+                opt.step()
 
 #----------------------------------------------------------------------------
 
@@ -180,6 +192,8 @@ def training_loop(
     network_kwargs          = {},       # trained networks: name -> class_name + kwargs; must include 'G' (G_ema follows it)
     opt_kwargs              = {},       # name -> optimizer class_name + kwargs, for every network in network_kwargs
     reg_intervals           = {},       # name -> lazy regularization every N minibatches, None = fused with the main loss
+    step_with               = {},       # name -> host network whose main phases step it (InsGen's heads: D)
+    momentum_copies         = {},       # name -> dict(network, momentum): a copy following that network (InsGen's D_ema)
     diffusion_kwargs        = None,     # training.diffusion.Diffusion kwargs, None = no diffusion (plain GAN baseline)
     loss_kwargs             = {},       # loss (class_name + kwargs)
     random_seed             = 0,        # global seed
@@ -246,7 +260,9 @@ def training_loop(
                for name, kwargs in network_kwargs.items()}
     G = modules['G']
     G_ema = copy.deepcopy(G).eval()
-    networks = dict(modules, G_ema=G_ema)   # everything a snapshot holds
+    copies = {name: copy.deepcopy(modules[spec['network']]).eval() for name, spec in momentum_copies.items()}
+    networks = dict(modules, G_ema=G_ema, **copies)   # everything a snapshot holds
+    source_network = dict({name: spec['network'] for name, spec in momentum_copies.items()}, G_ema='G')
     diffusion = None
     if diffusion_kwargs is not None:
         diffusion = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **diffusion_kwargs).train().requires_grad_(False).to(device)
@@ -283,9 +299,9 @@ def training_loop(
             for param in misc.params_and_buffers(module):
                 torch.distributed.broadcast(param, src=0)
 
-    loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion, **modules, **loss_kwargs)
-    phases = make_phases(modules=modules, opt_kwargs=opt_kwargs, reg_intervals=reg_intervals)
-    optimizers = {phase.network: phase.opt for phase in phases} # one per network; its lazy phases share it
+    loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion, **modules, **copies, **loss_kwargs)
+    phases = make_phases(modules=modules, opt_kwargs=opt_kwargs, reg_intervals=reg_intervals, step_with=step_with)
+    optimizers = {name: opt for phase in phases for name, _module, opt in phase.members} # one per network; its lazy phases share it
     options = dict(batch_size=batch_size, batch_gpu=batch_gpu, num_gpus=num_gpus, random_seed=random_seed, kimg_per_tick=kimg_per_tick,
                    ada_interval=ada_interval, ema_kimg=ema_kimg, ema_rampup=ema_rampup, diffusion=diffusion_kwargs is not None,
                    **{f'{name}_reg_interval': reg_intervals.get(name) for name in modules})
@@ -370,6 +386,11 @@ def training_loop(
             all_gen_c = [training_set.get_label(np.random.randint(len(training_set))) for _ in range(len(phases) * rank_batch)]
             all_gen_c = torch.from_numpy(np.stack(all_gen_c)).to(device)
             all_gen_c = [phase_gen_c.split(batch_gpu) for phase_gen_c in all_gen_c.split(rank_batch)]
+
+        # Momentum copies follow their networks before the minibatch (InsGen's D_ema: parameters only).
+        for name, spec in momentum_copies.items():
+            with torch.autograd.profiler.record_function(name):
+                misc.momentum_update(copies[name], modules[spec['network']], spec['momentum'])
 
         for phase, phase_gen_z, phase_gen_c in zip(phases, all_gen_z, all_gen_c):
             if batch_idx % phase.interval == 0:
@@ -491,7 +512,7 @@ def training_loop(
             snapshot_base = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}')
             safe_networks = dict()
             for name in networks:
-                kwargs = network_kwargs['G' if name == 'G_ema' else name]
+                kwargs = network_kwargs[source_network.get(name, name)]
                 init_kwargs = dict({key: value for key, value in kwargs.items() if key != 'class_name'}, **common_kwargs)
                 safe_networks[name] = (kwargs['class_name'], init_kwargs, snapshot_data[name])
             safe_info = dict(family=family, training_set_kwargs=snapshot_data['training_set_kwargs'], diffusion_state=snapshot_data['diffusion_state'], progress=snapshot_data['progress'])
