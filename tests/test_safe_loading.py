@@ -170,14 +170,15 @@ def test_safe_bad_files_one_line(trained, tmp_path, capsys, case):
 
 #----------------------------------------------------------------------------
 
-#----------------------------------------------------------------------------
-
 def test_safe_classes_come_from_the_presets():
-    # Every network class a preset names can be loaded safely, and nothing else: a new family adds its presets only.
+    # Every network class a preset or an overlay (on the stylegan2 preset) names can be loaded safely, and nothing
+    # else: a new family adds its presets only.
     from training import presets
-    named = {spec.get('class_name') for cfg in presets.preset_names() for spec in presets.load_preset(cfg).networks.values()}
+    specs = [presets.load_preset(cfg) for cfg in presets.preset_names()]
+    specs += [presets.load_preset('stylegan2', overlays=[name]) for name in presets.overlay_names()]
+    named = {spec.get('class_name') for preset in specs for spec in preset.networks.values()}
     assert set(snapshot.SAFE_CLASSES) == named
-    assert {'training.networks_stylegan3.Generator', 'training.networks_stylegan2.Discriminator'} <= named
+    assert {'training.networks_stylegan3.Generator', 'training.networks_stylegan2.Discriminator', 'training.insgen.ContrastiveHead'} <= named
 
 def test_safe_round_trip_stylegan3(tmp_path):
     # A StyleGAN3 G written in the safe format comes back with the same weights, buffers and images.
