@@ -20,11 +20,13 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # then the training loop's own phases (G main, D main with R1) for a few steps.
 _WORKER = r'''
 import sys, torch
-rank, world, rounds_per_rank, init_file, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+rank, world, rounds_per_rank, init_file, out, family = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
 torch.set_num_threads(1)
 import dnnlib
 from training import training_loop
-from training.loss import StyleGAN2Loss
+from training.loss import StyleGAN2Loss, InsGenLoss
+from training.insgen import ContrastiveHead
+from torch_utils import misc
 from training.networks_stylegan2 import Generator, Discriminator
 from torch_utils.ops import conv2d_gradfix
 conv2d_gradfix.enabled = True
@@ -36,10 +38,22 @@ G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, mapp
 D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=8, epilogue_kwargs=dict(mbstd_group_size=1))
 G.requires_grad_(False); D.requires_grad_(False)
 opt = dict(class_name='torch.optim.Adam', lr=0.002, betas=[0.0, 0.99], eps=1e-8)
-phases = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=dict(G=opt, D=opt), reg_intervals=dict(G=None, D=None))
-loss = StyleGAN2Loss(device=torch.device('cpu'), G=G, D=D, diffusion=None, r1_gamma=1, style_mixing_prob=0, pl_weight=0)
+modules, step_with = dict(G=G, D=D), dict()
+loss_kwargs = dict(device=torch.device('cpu'), G=G, D=D, diffusion=None, r1_gamma=1, style_mixing_prob=0, pl_weight=0)
+if family == 'insgen':
+    # Queue of 6 keys for 8 per step (wraps within a step), views without augmentation and fake keys from the
+    # same latents, so that nothing depends on a rank's own RNG.
+    modules.update(DHead=ContrastiveHead(in_features=8, queue_size=6).requires_grad_(False), GHead=ContrastiveHead(in_features=8, queue_size=6).requires_grad_(False))
+    step_with = dict(DHead='D', GHead='D')
+    D_ema = misc.deepcopy_module(D).eval()
+    loss = InsGenLoss(DHead=modules['DHead'], GHead=modules['GHead'], D_ema=D_ema, view_aug_p=0, fake_view_z_std=0, **loss_kwargs)
+else:
+    loss = StyleGAN2Loss(**loss_kwargs)
+phases = training_loop.make_phases(modules=modules, opt_kwargs={name: opt for name in modules}, reg_intervals=dict(G=None, D=None), step_with=step_with)
 grads = {}
 for step in range(3):
+    if family == 'insgen':
+        misc.momentum_update(D_ema, D, 0.9)
     data = torch.Generator().manual_seed(100 + step)
     real = torch.rand([8, 1, 16, 16], generator=data) * 2 - 1
     z = torch.randn([8, 8], generator=data)
@@ -49,15 +63,19 @@ for step in range(3):
     split = lambda x: x[sl].split(per_rank // rounds_per_rank)
     for phase in phases:
         training_loop.run_phase(phase=phase, loss=loss, rounds=zip(split(real), split(c), split(z), split(c)), cur_nimg=0, num_gpus=world)
-        grads.update({f'{step}.{phase.name}.{name}': p.grad.clone() for name, p in phase.module.named_parameters() if p.grad is not None})
-torch.save(dict(grads=grads, G=dict(G.named_parameters()), D=dict(D.named_parameters())), out)
+        for member, module, _opt in phase.members:
+            grads.update({f'{step}.{phase.name}.{member}.{name}': p.grad.clone() for name, p in module.named_parameters() if p.grad is not None})
+nets = dict(modules, D_ema=D_ema) if family == 'insgen' else modules
+import re
+state = lambda module: {name: x for name, x in misc.named_params_and_buffers(module) if not re.fullmatch(training_loop.RANK_LOCAL_BUFFERS, name)}
+torch.save(dict(grads=grads, **{name: state(module) for name, module in nets.items()}), out)
 '''
 
-def run_workers(tmp_path, world, rounds_per_rank):
+def run_workers(tmp_path, world, rounds_per_rank, family='stylegan2'):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
-    init_file = tmp_path / f'init-{world}-{rounds_per_rank}'
-    outs = [tmp_path / f'out-{world}-{rounds_per_rank}-{rank}.pt' for rank in range(world)]
-    procs = [subprocess.Popen([sys.executable, '-c', _WORKER, str(rank), str(world), str(rounds_per_rank), str(init_file), str(out)],
+    init_file = tmp_path / f'init-{family}-{world}-{rounds_per_rank}'
+    outs = [tmp_path / f'out-{family}-{world}-{rounds_per_rank}-{rank}.pt' for rank in range(world)]
+    procs = [subprocess.Popen([sys.executable, '-c', _WORKER, str(rank), str(world), str(rounds_per_rank), str(init_file), str(out), family],
                               cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank, out in enumerate(outs)]
     for proc in procs:
         output, _ = proc.communicate(timeout=300)
@@ -80,7 +98,20 @@ def test_two_ranks_equal_one_process(tmp_path):
     for other in [accum, rank0]:
         for key in ['grads', 'G', 'D']:
             assert_close_dicts(one[key], other[key], rtol=1e-4, atol=1e-6)
-    assert len(one['grads']) > 0 and any(name.endswith('Dboth.b4.out.weight') for name in one['grads'])
+    assert len(one['grads']) > 0 and any(name.endswith('Dboth.D.b4.out.weight') for name in one['grads'])
+
+def test_insgen_two_ranks_equal_one_process(tmp_path):
+    # InsGen's heads step with D; each rank enqueues the keys of the whole global minibatch in rank order, so the
+    # queues (6 slots, 8 keys a step: wrapping) agree across ranks exactly and with the single process. (Gradient
+    # accumulation is another matter: each round enqueues and steps the key encoder, as in the InsGen fork.)
+    one, = run_workers(tmp_path, world=1, rounds_per_rank=1, family='insgen')
+    rank0, rank1 = run_workers(tmp_path, world=2, rounds_per_rank=1, family='insgen')
+    names = ['grads', 'G', 'D', 'DHead', 'GHead', 'D_ema']
+    for key in names:
+        assert_close_dicts(rank0[key], rank1[key], rtol=0, atol=0)
+        assert_close_dicts(one[key], rank0[key], rtol=1e-4, atol=1e-6)
+    for head in ['DHead', 'GHead']:
+        assert one[head]['queue_ptr'].item() == 3 * 8 % 6 and any(name.startswith(f'2.Dboth.{head}.mlp') for name in one['grads'])
 
 #----------------------------------------------------------------------------
 
