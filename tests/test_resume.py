@@ -104,7 +104,7 @@ def assert_same_nest(a, b, what):
 
 #----------------------------------------------------------------------------
 
-def straight_killed_resumed(root, cfg: str) -> dnnlib.EasyDict:
+def straight_killed_resumed(root, cfg: str, args=()) -> dnnlib.EasyDict:
     """The straight run, and the same run killed during tick 3's snapshot and resumed with --resume=latest. Only the
     straight run writes image grids: that they leave the numbers alone is part of what is compared."""
     r_d = dnnlib.EasyDict(straight=[], resumed=[]) # every r_d the diffusion adapts to, per in-process run
@@ -117,12 +117,12 @@ def straight_killed_resumed(root, cfg: str) -> dnnlib.EasyDict:
     straight_dir = root / 'straight' / '00000-tiny'
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Diffusion, 'adapt', recording_adapt('straight'))
-        training_loop.training_loop(**tiny_config(straight_dir, cfg=cfg, total_kimg=TOTAL_KIMG))
+        training_loop.training_loop(**tiny_config(straight_dir, cfg=cfg, args=args, total_kimg=TOTAL_KIMG))
 
     outdir = root / 'runs'
     killed_dir = outdir / '00001-tiny'
     config_file = root / 'config.json'
-    config_file.write_text(json.dumps(tiny_config(killed_dir, cfg=cfg, total_kimg=TOTAL_KIMG, image_snapshot_ticks=None)))
+    config_file.write_text(json.dumps(tiny_config(killed_dir, cfg=cfg, args=args, total_kimg=TOTAL_KIMG, image_snapshot_ticks=None)))
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     proc = subprocess.run([sys.executable, '-c', _KILLED_RUN, str(config_file), str(KILL_AT_SNAPSHOT)],
                           cwd=str(root), env=env, capture_output=True, text=True, timeout=300)
@@ -138,7 +138,7 @@ def straight_killed_resumed(root, cfg: str) -> dnnlib.EasyDict:
     resumed_dir = root / 'resumed' / '00000-tiny'
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Diffusion, 'adapt', recording_adapt('resumed'))
-        training_loop.training_loop(**tiny_config(resumed_dir, cfg=cfg, total_kimg=TOTAL_KIMG, resume_pkl=resume_pkl, image_snapshot_ticks=None))
+        training_loop.training_loop(**tiny_config(resumed_dir, cfg=cfg, args=args, total_kimg=TOTAL_KIMG, resume_pkl=resume_pkl, image_snapshot_ticks=None))
     return dnnlib.EasyDict(straight=straight_dir, outdir=outdir, killed=killed_dir, broken=broken_dir, resumed=resumed_dir, resume_pkl=resume_pkl, r_d=r_d)
 
 @pytest.fixture(scope='module')
@@ -162,7 +162,9 @@ def assert_resumed_equals_straight(runs, loss_state, lazy_r1=True):
     straight = load_pkl(runs.straight / 'network-snapshot-000000.pkl')
     resumed = load_pkl(runs.resumed / 'network-snapshot-000000.pkl')
     assert straight['progress'] == resumed['progress'] == dict(cur_nimg=160, cur_tick=5, batch_idx=20)
-    for name in ['G', 'D', 'G_ema', 'augment_pipe']:
+    modules = [name for name, value in straight.items() if isinstance(value, torch.nn.Module)]
+    assert {'G', 'D', 'G_ema', 'augment_pipe'} <= set(modules)
+    for name in modules:
         assert_same_tensors(straight[name], resumed[name], name)
     assert straight['diffusion_state'] == resumed['diffusion_state'] and straight['diffusion_state']['p'] > 0
     a, b = straight['resume_state'], resumed['resume_state']
@@ -191,6 +193,16 @@ def test_stylegan3_resumed_run_equals_straight_run(tmp_path):
     assert_resumed_equals_straight(runs, loss_state={'pl_mean'})
     G = load_pkl(runs.resumed / 'network-snapshot-000000.pkl')['G']
     assert any(name.endswith('magnitude_ema') and float(buf) != 1 for name, buf in G.named_buffers())
+
+def test_insgen_resumed_run_equals_straight_run(tmp_path):
+    # InsGen: the heads' queues (89 slots, wrapping within the run), their key encoders, D_ema and the heads'
+    # optimizers are part of the exact resume state.
+    runs = straight_killed_resumed(tmp_path, cfg='demo', args=['--insgen'])
+    assert_resumed_equals_straight(runs, loss_state={'pl_mean'})
+    straight = load_pkl(runs.straight / 'network-snapshot-000000.pkl')
+    assert {'DHead', 'GHead'} <= straight['resume_state']['optimizers'].keys() and straight['family'] == 'insgen'
+    assert [int(straight[name].queue_ptr) for name in ['DHead', 'GHead']] == [160 % 89] * 2
+    assert not torch.equal(straight['D_ema'].b4.out.weight, straight['D'].b4.out.weight)
 
 def test_projected_gan_resumed_run_equals_straight_run(tmp_path):
     # And for ProjectedGAN: batch norm statistics and spectral-norm vectors in G and D, DiffAugment inside D, the

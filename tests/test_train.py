@@ -200,15 +200,18 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 #----------------------------------------------------------------------------
 # A few ticks of real training on the built-in digits (16 px, tiny widths).
 
-def tiny_config(run_dir, cfg='demo', **overrides):
-    """A preset's configuration on the built-in digits at 16x16 with tiny widths (StyleGAN3 presets: R1 gamma 1)."""
+def tiny_config(run_dir, cfg='demo', args=(), **overrides):
+    """A preset's configuration (args: further train.py options, e.g. --insgen) on the built-in digits at 16x16 with
+    tiny widths (StyleGAN3 presets: R1 gamma 1)."""
     extra = ['--gamma', '1'] if cfg.startswith('stylegan3') else []
-    c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--cfg', cfg, '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3', '--metrics', 'none', '--fp32', '1', *extra))
+    c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--cfg', cfg, '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3', '--metrics', 'none', '--fp32', '1', *extra, *args))
     # 16 px and tiny widths; FastGAN makes 32 px at the least, and the projected D's widths are fixed.
     c.training_set_kwargs.update(resolution=32 if c.family == 'projected_gan' else 16, max_size=64)
     for kwargs in c.network_kwargs.values():
         if 'channel_base' in kwargs:
             kwargs.update(channel_base=256, channel_max=16)
+        if kwargs.class_name == 'training.insgen.ContrastiveHead':
+            kwargs.in_features = 16 # D's channels at 4x4
     G, D = c.network_kwargs.G, c.network_kwargs.D
     G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
     if G.class_name == 'training.networks_stylegan3.Generator':
