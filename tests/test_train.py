@@ -140,6 +140,13 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--cfg', 'fastgan'], 'networks.G: FastGAN makes 32, 64, 128, 256, 512, 1024 px images, not 16'),
         (['--cfg', 'fastgan_demo', '--d_pos', 'middle'], "'--d_pos'"),
         (['--data', good, '--d_pos', 'last'], '--d_pos: --cfg=auto has no "d_pos" setting'),
+        (['--data', good, '--cfg', 'fastgan', '--insgen'], '--insgen: --cfg=fastgan is a projected_gan preset; insgen applies to the stylegan2 presets (auto, cifar, demo,'),
+        (['--data', good, '--rqs', '5'], '--rqs, --fqs and --no_cl_on_g are options of InsGen: add --insgen'),
+        (['--data', good, '--insgen'], '--rqs=0: a queue needs at least 1 negative (5% of 2 images; give it)'),
+        (['--data', good, '--insgen', '--rqs', '4', '--fqs', '0'], "'--fqs'"),
+        (['--data', good, '--subset', '3'], '--subset=3: the dataset has 2 images'),
+        (['--data', good, '--freezed', '-1'], "'--freezed'"),
+        (['--data', good, '--cfg', 'fastgan', '--freezed', '2'], '--freezed: --cfg=fastgan has no "freezed" setting'),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)
@@ -409,6 +416,72 @@ def test_stylegan3_snapshot_loads_in_fresh_process(tmp_path):
         G = pickle.load(f)['G_ema']
     z = torch.from_numpy(np.random.RandomState(7).randn(4, G.z_dim)).float()
     assert torch.equal(result['img'], G(z, torch.zeros([4, 0]), noise_mode='const'))
+
+#----------------------------------------------------------------------------
+# InsGen (--insgen: configs/overlays/insgen.yaml over a StyleGAN2 preset), Freeze-D and --subset.
+
+@pytest.mark.parametrize('args', [['--insgen'], ['--insgen', '--no-diffusion'], ['--insgen', '--no_cl_on_g']])
+def test_insgen_trains(tmp_path, args):
+    run_dir = tmp_path / '00000-insgen'
+    c = tiny_config(run_dir, args=args, image_snapshot_ticks=None, total_kimg=0.064)
+    training_loop.training_loop(**c)
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        ticks = [json.loads(line) for line in f]
+    for tick in ticks[1:]:
+        for key in ['Loss/G/loss', 'Loss/D/loss', 'Loss/D_cl', 'Loss/G_cl']:
+            assert np.isfinite(tick[key]['mean']), key
+        assert ('Loss/G_cl_on_g' in tick) == ('--no_cl_on_g' not in args)
+    # Without the diffusion it is InsGen with ADA (the fork's --aug default): p adapts ADA alone, t stays 0.
+    assert 'Progress/diffusion_p' in ticks[-1] and ('Progress/diffusion_T' in ticks[-1]) == ('--no-diffusion' not in args)
+    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    with open(snapshot, 'rb') as f:
+        data = pickle.load(f)
+    assert data['family'] == 'insgen' and {'DHead', 'GHead', 'D_ema'} <= set(data)
+    assert data['augment_pipe'].aug_type == 'ada' and data['augment_pipe'].diffuse == ('--no-diffusion' not in args)
+    assert int(data['DHead'].queue_ptr) == 64 % data['DHead'].queue_size
+    result = load_in_fresh_process(snapshot, tmp_path)
+    z = torch.from_numpy(np.random.RandomState(7).randn(4, data['G_ema'].z_dim)).float()
+    assert torch.equal(result['img'], data['G_ema'](z, torch.zeros([4, 0]), noise_mode='const'))
+
+def test_insgen_commands_as_written(tmp_path):
+    # The fork's two commands (its --mirror default is 1; here --mirror=1 is given), data replaced by 40 images.
+    data = write_pngs(tmp_path / 'afhq', [32] * 40)
+    c, desc = train.build_config(parse_opts('--outdir', 'unused', f'--data={data}', '--gpus=8', '--cfg', 'paper512', '--kimg', '25000', '--mirror=1', '--insgen'))
+    assert c.family == 'insgen' and desc.startswith('afhq-paper512-insgen-gpus8-batch64')
+    heads = [c.network_kwargs[name] for name in ['DHead', 'GHead']]
+    assert [(h.class_name, h.in_features, h.queue_size, h.temperature, h.momentum) for h in heads] == [('training.insgen.ContrastiveHead', 512, 4, 0.2, 0.999)] * 2
+    assert c.step_with == dict(DHead='D', GHead='D') and c.momentum_copies == dict(D_ema=dict(network='D', momentum=0.999))
+    # The heads' Adam: D's and G's, with the lazy-regularization adjustment of their intervals 16 and 4.
+    assert c.opt_kwargs.DHead.lr == pytest.approx(0.0025 * 16 / 17) and c.opt_kwargs.DHead.betas == pytest.approx([0, 0.99 ** (16 / 17)])
+    assert c.opt_kwargs.GHead.lr == pytest.approx(0.0025 * 4 / 5) and c.opt_kwargs.GHead.betas == pytest.approx([0, 0.99 ** (4 / 5)])
+    loss = c.loss_kwargs
+    assert (loss.class_name, loss.r1_gamma, loss.style_mixing_prob, loss.pl_weight) == ('training.loss.InsGenLoss', 0.5, 0.9, 2)
+    assert (loss.lw_real_cl, loss.lw_fake_cl, loss.lw_fake_cl_on_g, loss.cl_on_g) == (1.0, 1.0, 0.1, True)
+    d = c.diffusion_kwargs
+    assert (d.aug, d.ts_dist, d.t_max, d.noise_sd, d.target, d.ada_kimg) == ('ada', 'uniform', 500, 0.05, 0.6, 100)
+    c, desc = train.build_config(parse_opts('--outdir', 'unused', f'--data={data}', '--gpus=4', '--batch', '64', '--batch-gpu=16', '--cfg', 'stylegan2', '--ts_dist', 'uniform',
+                                            '--kimg', '50000', '--target', '0.6', '--noise_sd', '0.5', '--mirror=1', '--insgen', '--rqs', '100', '--no_cl_on_g'))
+    assert (c.num_gpus, c.batch_size, c.batch_gpu, c.total_kimg, c.diffusion_kwargs.noise_sd) == (4, 64, 16, 50000, 0.5)
+    assert c.network_kwargs.DHead.queue_size == 100 and c.network_kwargs.GHead.queue_size == 4 and c.loss_kwargs.cl_on_g is False
+    # Without --insgen the same presets train plain Diffusion-StyleGAN2.
+    c, _desc = train.build_config(parse_opts('--outdir', 'unused', f'--data={data}', '--cfg', 'paper512'))
+    assert c.family == 'stylegan2' and set(c.network_kwargs) == {'G', 'D'} and c.diffusion_kwargs.aug == 'no' and c.momentum_copies == {}
+
+def test_freeze_d_and_subset(tmp_path):
+    # --freezed 2: D's first two layers (at 16 px: b16.fromrgb, b16.conv0) are constants, the rest trains.
+    # --subset 100: the dataset is a fixed subset of 100 images, the same for every run.
+    run_dir = tmp_path / '00000-freezed'
+    c = tiny_config(run_dir, args=['--freezed', '2', '--subset', '100'], image_snapshot_ticks=None, total_kimg=0.032)
+    assert c.network_kwargs.D.block_kwargs.freeze_layers == 2 and c.training_set_kwargs.max_size == 64 # tiny_config's cap
+    assert train.build_config(parse_opts('--outdir', 'unused', '--subset', '100'))[0].training_set_kwargs.max_size == 100
+    torch.manual_seed(0)
+    initial = dnnlib.util.construct_class_by_name(**c.network_kwargs.D, c_dim=0, img_resolution=16, img_channels=1)
+    training_loop.training_loop(**c)
+    with open(os.path.join(run_dir, 'network-snapshot-000000.pkl'), 'rb') as f:
+        D = pickle.load(f)['D']
+    params, buffers = dict(D.named_parameters()), dict(D.named_buffers())
+    assert {'b16.fromrgb.weight', 'b16.conv0.weight'} <= set(buffers) and not {'b16.fromrgb.weight', 'b16.conv0.weight'} & set(params)
+    assert 'b16.conv1.weight' in params and 'b8.conv0.weight' in params
 
 #----------------------------------------------------------------------------
 
