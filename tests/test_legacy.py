@@ -25,7 +25,9 @@ import dnnlib
 import generate
 import legacy
 from dnnlib.cli import run_cli
+from torch_utils import misc
 from torch_utils import persistence
+from training import insgen
 from training import networks_stylegan2 as net
 from training.diffusion import Diffusion
 
@@ -515,5 +517,48 @@ def test_official_projected_gan_pickle_through_generate(tmp_path, monkeypatch):
         z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
         img = G(z, torch.eye(10)[[5]]).detach()
         expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
+        with PIL.Image.open(outdir / f'seed{seed:04d}.png') as image:
+            np.testing.assert_array_equal(np.array(image), expected)
+
+#----------------------------------------------------------------------------
+# Official Diffusion-InsGen snapshots: persistent G, D, G_ema, D_ema and contrastive heads (training.contrastive_head.CLHead),
+# the fork's diffusion as augment_pipe.
+
+def test_official_insgen_snapshot(capsys):
+    # tests/data/insgen_reference.pkl was written by the release's own code (tools/insgen_reference.py). It loads
+    # without that code; G_ema, D and D_ema compute what they computed there; the heads' weights and queues copy
+    # into ours by name, which then project D's features as the release's MLPs did.
+    data = legacy.open_network(os.path.join(DATA_DIR, 'insgen_reference.pkl'))
+    assert capsys.readouterr().err == '' # nothing skipped
+    ref = data['reference']
+    img = data['G_ema'](torch.from_numpy(ref['z']), torch.zeros([4, 0]), noise_mode='const')
+    np.testing.assert_allclose(img.detach().numpy(), ref['img'], rtol=0, atol=1e-6)
+    logits, feats = data['D'](torch.from_numpy(ref['x']), torch.zeros([4, 0]), torch.from_numpy(ref['t']), return_feats=True)
+    np.testing.assert_allclose(logits.detach().numpy(), ref['logits'], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(feats.detach().numpy(), ref['feats'], rtol=0, atol=1e-6)
+    assert type(data['D_ema']).__name__ == 'Discriminator' and not torch.equal(data['D_ema'].b4.out.weight, data['D'].b4.out.weight)
+    diffusion = data['augment_pipe']
+    assert type(diffusion) is Diffusion and diffusion.aug_type == 'ada' and diffusion.p == 0.25 and diffusion.T == 10 + round(0.25 * 490)
+    pooled = torch.from_numpy(ref['feats']).mean([2, 3])
+    for i, name in enumerate(['DHead', 'GHead']):
+        theirs = data[name]
+        assert type(theirs).__name__ == 'CLHead' and int(theirs.queue_ptr) == 17 + i
+        ours = insgen.ContrastiveHead(in_features=16, queue_size=89)
+        misc.copy_params_and_buffers(theirs, ours, require_all=True)
+        assert torch.equal(ours.queue, theirs.queue) and int(ours.queue_ptr) == 17 + i
+        with torch.no_grad():
+            np.testing.assert_allclose(ours.encode(pooled).numpy(), ref['projections'][name], rtol=0, atol=1e-6)
+            np.testing.assert_allclose(ours.encode(pooled, momentum=True).numpy(), ref['key_projections'][name], rtol=0, atol=1e-6)
+
+def test_official_insgen_snapshot_through_generate(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    path = os.path.join(DATA_DIR, 'insgen_reference.pkl')
+    outdir = tmp_path / 'out'
+    run_cli(generate.main, args=[f'--network={path}', '--seeds=3,8', '--noise-mode=const', f'--outdir={outdir}'], prog='generate.py')
+    G = legacy.open_network(path)['G_ema']
+    for seed in [3, 8]:
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+        img = G(z, torch.zeros([1, 0]), noise_mode='const').detach()
+        expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0, :, :, 0].numpy()
         with PIL.Image.open(outdir / f'seed{seed:04d}.png') as image:
             np.testing.assert_array_equal(np.array(image), expected)

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import dnnlib
+import legacy
 import train
 from tests.cli_helpers import run_command
 from metrics import metric_main
@@ -252,6 +253,25 @@ def test_resume_from_official_training_snapshot(runs, tmp_path, monkeypatch, cap
     for name in ['G', 'D']:
         a, b = dict(result[name].named_parameters()), dict(ours[name].named_parameters())
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+def test_insgen_starts_from_official_snapshot(tmp_path):
+    # --insgen --resume=<an official Diffusion-InsGen snapshot> (tools/insgen_reference.py) starts from all of its
+    # networks: after one minibatch of 8, D_ema moved once toward their D (the update comes before the step), the
+    # heads' queues hold theirs but for the 8 slots written from their pointers on, and p is theirs.
+    official = os.path.join(REPO_ROOT, 'tests', 'data', 'insgen_reference.pkl')
+    theirs = legacy.open_network(official)
+    c = tiny_config(tmp_path / '00000-official', args=['--insgen'], total_kimg=0.008, resume_pkl=official, image_snapshot_ticks=None)
+    training_loop.training_loop(**c)
+    result = load_pkl(tmp_path / '00000-official' / 'network-snapshot-000000.pkl')
+    assert result['diffusion_state']['p'] == 0.25
+    for (name, ours), their in zip(result['D_ema'].named_parameters(), theirs['D_ema'].parameters()):
+        torch.testing.assert_close(ours, their * 0.999 + dict(theirs['D'].named_parameters())[name] * 0.001, rtol=0, atol=1e-7)
+    for name in ['DHead', 'GHead']:
+        ptr = int(theirs[name].queue_ptr)
+        kept = [i for i in range(89) if i not in range(ptr, ptr + 8)]
+        assert int(result[name].queue_ptr) == ptr + 8
+        assert torch.equal(result[name].queue[:, kept], theirs[name].queue[:, kept])
+        assert not torch.equal(result[name].queue[:, ptr:ptr + 8], theirs[name].queue[:, ptr:ptr + 8])
 
 def test_best_metrics_bookkeeping_and_resume(tmp_path, monkeypatch):
     # Two stand-in metrics with programmed values at the snapshots of ticks 0..3: a FID-like one (lower is better)
