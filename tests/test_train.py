@@ -474,8 +474,6 @@ def test_freeze_d_and_subset(tmp_path):
     c = tiny_config(run_dir, args=['--freezed', '2', '--subset', '100'], image_snapshot_ticks=None, total_kimg=0.032)
     assert c.network_kwargs.D.block_kwargs.freeze_layers == 2 and c.training_set_kwargs.max_size == 64 # tiny_config's cap
     assert train.build_config(parse_opts('--outdir', 'unused', '--subset', '100'))[0].training_set_kwargs.max_size == 100
-    torch.manual_seed(0)
-    initial = dnnlib.util.construct_class_by_name(**c.network_kwargs.D, c_dim=0, img_resolution=16, img_channels=1)
     training_loop.training_loop(**c)
     with open(os.path.join(run_dir, 'network-snapshot-000000.pkl'), 'rb') as f:
         D = pickle.load(f)['D']
