@@ -162,7 +162,7 @@ def test_fastgan_matches_the_release(name, kwargs):
     G.load_state_dict(official_state)
     torch.manual_seed(123)
     img = G(torch.from_numpy(ref['z']), c)
-    np.testing.assert_allclose(img.detach().numpy(), ref['img'], rtol=0, atol=1e-6) # float rounding of the thread setup
+    np.testing.assert_allclose(img.detach().numpy(), ref['img'], rtol=0, atol=2e-5) # float32 rounding differs between CPU kernels (AVX2, AVX-512) and thread counts
 
 @pytest.mark.parametrize('res', [32, 64, 128, 256, 512, 1024])
 def test_fastgan_resolutions(res):
