@@ -199,6 +199,8 @@ def test_same_images_as_nvidia_code(cfg):
         torch.testing.assert_close(buffers[name], state[name], rtol=0, atol=1e-7) # our filter design gives theirs
     G.load_state_dict(state)
     z, c = torch.from_numpy(ref[f'{cfg}/z']), torch.from_numpy(ref[f'{cfg}/c'])
-    torch.testing.assert_close(G(z, c, truncation_psi=0.7), torch.from_numpy(ref[f'{cfg}/img']), rtol=0, atol=1e-5)
+    # rtol as well: float32 rounding differs between CPU kernels (AVX2, AVX-512) and thread counts, and these images
+    # reach |x| ~ 19 (config R transformed): 1.1e-5 off at 12 on an AVX-512 machine.
+    torch.testing.assert_close(G(z, c, truncation_psi=0.7), torch.from_numpy(ref[f'{cfg}/img']), rtol=1e-5, atol=1e-5)
     generate.set_input_transform(G, (0.3, -0.2), 30, 'test')
-    torch.testing.assert_close(G(z, c), torch.from_numpy(ref[f'{cfg}/img_transformed']), rtol=0, atol=1e-5)
+    torch.testing.assert_close(G(z, c), torch.from_numpy(ref[f'{cfg}/img_transformed']), rtol=1e-5, atol=1e-5)
