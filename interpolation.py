@@ -23,13 +23,16 @@ from generate import check_output, save_png, seed_latents, synthesis_kwargs_for,
 #----------------------------------------------------------------------------
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Spherical interpolation between vectors a and b [D] at fractions t [N] -> [N, D] (lerp when parallel)."""
-    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
-    theta = np.arccos(np.clip(cos, -1, 1))
+    """From vector a to vector b [D] at fractions t [N] -> [N, D]: the direction turns at a constant angular speed
+    in the plane of a and b, the length goes linearly from |a| to |b| (lerp when a and b are parallel)."""
     t = np.asarray(t, dtype=np.float64)[:, None]
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    unit_a, unit_b = a / norm_a, b / norm_b
+    theta = np.arccos(np.clip(unit_a @ unit_b, -1, 1))
     if theta < 1e-6:
         return (1 - t) * a + t * b
-    return (np.sin((1 - t) * theta) * a + np.sin(t * theta) * b) / np.sin(theta)
+    direction = (np.sin((1 - t) * theta) * unit_a + np.sin(t * theta) * unit_b) / np.sin(theta)
+    return ((1 - t) * norm_a + t * norm_b) * direction
 
 def interpolation_inputs(c_dim: int, classes: Tuple[int, int], seeds: List[int], z_dim: int, num: int) -> Tuple[np.ndarray, np.ndarray]:
     """Latents [num, z_dim] and labels [num, c_dim] of the path: label (1 - t) e_A + t e_B at t = 0, 1/(num-1), ..., 1;
