@@ -28,10 +28,11 @@ from training import training_loop
 ADA_KIMG = 500      # StyleGAN2-ADA's and StyleGAN3's speed of ADA's p, for --no-diffusion --aug=ada
 
 # Knobs of a preset that the command line sets, and the option that sets each.
-KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg', d_pos='--d_pos', freezed='--freezed', rqs='--rqs', fqs='--fqs', cl_on_g='--no_cl_on_g')
+KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg', d_pos='--d_pos', freezed='--freezed', rqs='--rqs', fqs='--fqs', cl_on_g='--no_cl_on_g',
+                    t_max_c='--t_max_c')
 
 # Overlays (configs/overlays/) and the train.py switch of each.
-OVERLAY_OPTIONS = dict(insgen='--insgen')
+OVERLAY_OPTIONS = dict(insgen='--insgen', dudgan='--dudgan')
 
 #----------------------------------------------------------------------------
 
@@ -176,11 +177,15 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
         raise dnnlib.UserError(f'--gpus={opts.gpus}: expected at least 1')
     cfg = opts.cfg or ('demo' if builtin else 'auto')
     overlays = tuple(name for name, option in OVERLAY_OPTIONS.items() if opts[name])
+    if len(overlays) > 1:
+        raise dnnlib.UserError(f'{" and ".join(OVERLAY_OPTIONS[name] for name in overlays)}: choose one family')
+    if opts.t_max_c is not None and not opts.dudgan:
+        raise dnnlib.UserError('--t_max_c is an option of DuDGAN: add --dudgan')
     if not opts.insgen and (opts.rqs, opts.fqs, opts.no_cl_on_g) != (None, None, False):
         raise dnnlib.UserError('--rqs, --fqs and --no_cl_on_g are options of InsGen: add --insgen')
     preset, batch_gpu = resolve_preset(cfg, res=c.training_set_kwargs.resolution, gpus=opts.gpus, batch_gpu=opts.batch_gpu,
         overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg, d_pos=opts.d_pos, freezed=opts.freezed, rqs=opts.rqs, fqs=opts.fqs,
-                       cl_on_g=False if opts.no_cl_on_g else None),
+                       cl_on_g=False if opts.no_cl_on_g else None, t_max_c=opts.t_max_c),
         fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer, overlays=overlays, num_images=num_images, mirror=opts.mirror)
     presets.check_classes(preset, cfg, common_kwargs=dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels))
     c.family = preset.family
@@ -197,21 +202,30 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     # Diffusion: preset defaults, then the command line.
     c.diffusion_kwargs = None
     aug = opts.aug or preset.diffusion.get('aug', 'no')
+    diffusion = dnnlib.EasyDict(preset.diffusion)
+    for key in ['target', 'ada_kimg', 'ada_maxp', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
+        if opts[key] is not None:
+            diffusion[key] = opts[key]
+    diffusion.aug = aug
+    diffusion.seed = opts.seed
+    # Further diffusions of the family (DuDGAN's diffusion_C): the same options with the preset's overrides, the
+    # noise scaled by noise_sd_scale, and their own pool generators.
+    c.companion_diffusions = dnnlib.EasyDict()
+    for index, (name, overrides) in enumerate(preset.companion_diffusions.items()):
+        companion = dnnlib.EasyDict(diffusion, **{key: value for key, value in overrides.items() if key != 'noise_sd_scale'})
+        companion.noise_sd = diffusion.get('noise_sd', 0.05) * overrides.get('noise_sd_scale', 1)
+        companion.seed = opts.seed + 1 + index
+        c.companion_diffusions[name] = companion
+    for kwargs in [diffusion, *c.companion_diffusions.values()]:
+        if not 1 <= kwargs.get('t_min', 10) <= kwargs.get('t_max', 1000):
+            raise dnnlib.UserError(f'--t_min and --t_max: expected 1 <= t_min <= t_max, got {kwargs.get("t_min", 10)} and {kwargs.get("t_max", 1000)}')
     if opts.diffusion:
-        diffusion = dnnlib.EasyDict(preset.diffusion)
-        for key in ['target', 'ada_kimg', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
-            if opts[key] is not None:
-                diffusion[key] = opts[key]
-        diffusion.aug = aug
-        diffusion.seed = opts.seed
-        if not 1 <= diffusion.get('t_min', 10) <= diffusion.get('t_max', 1000):
-            raise dnnlib.UserError(f'--t_min and --t_max: expected 1 <= t_min <= t_max, got {diffusion.get("t_min", 10)} and {diffusion.get("t_max", 1000)}')
         c.diffusion_kwargs = diffusion
     elif aug != 'no':
         # The baselines: ADA (p adapting as in StyleGAN2-ADA, over its 500 kimg unless --ada_kimg) or DiffAugment,
         # and no diffusion: D sees t = 0 for every image.
         c.diffusion_kwargs = dnnlib.EasyDict(aug=aug, diffuse=False, target=opts.target or preset.diffusion.get('target', 0.6),
-                                             ada_kimg=opts.ada_kimg or ADA_KIMG, seed=opts.seed)
+                                             ada_kimg=opts.ada_kimg or ADA_KIMG, ada_maxp=diffusion.get('ada_maxp'), seed=opts.seed)
     if c.diffusion_kwargs is not None and not 0 < c.diffusion_kwargs.get('target', 0.6) < 1:
         raise dnnlib.UserError(f'--target={c.diffusion_kwargs.target}: expected a value in (0, 1)')
 
@@ -323,12 +337,16 @@ def non_negative(ctx, param, value):
 @click.option('--t_min',         help='Minimum T [default: 10]', metavar='INT', type=int)
 @click.option('--t_max',         help='Maximum T [default: 1000]', metavar='INT', type=int)
 @click.option('--beta_schedule', help='Beta schedule [default: linear]', type=click.Choice(['linear', 'cosine', 'quad', 'sigmoid', 'const', 'jsd']))
+@click.option('--ada_maxp',      help='Cap on the ADA probability of --aug=ada (which otherwise follows p) [default: preset, none; --dudgan: 0.25]', metavar='FLOAT', type=click.FloatRange(min=0, max=1))
 @click.option('--freezed',       help='Freeze-D: keep the first N layers of D fixed (StyleGAN2-family presets) [default: 0]', metavar='INT', type=click.IntRange(min=0))
 # InsGen.
 @click.option('--insgen',        help='InsGen: contrastive instance discrimination in D (StyleGAN2 presets; configs/overlays/insgen.yaml)', is_flag=True)
 @click.option('--rqs',           help='InsGen: real-instance queue size [default: 5% of the images, x-flips counted]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--fqs',           help='InsGen: fake-instance queue size [default: 5% of the images, x-flips counted]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--no_cl_on_g',    help='InsGen: no fake-instance discrimination in G\'s loss', is_flag=True)
+# DuDGAN.
+@click.option('--dudgan',        help='DuDGAN: a classifier C on its own diffusion, its contrastive loss in G\'s (StyleGAN2 presets, --cond=1; configs/overlays/dudgan.yaml)', is_flag=True)
+@click.option('--t_max_c',       help='DuDGAN: largest T of C\'s diffusion [default: 300]', metavar='INT', type=click.IntRange(min=1))
 # Misc.
 @click.option('--resume',        help='Resume: latest (newest snapshot under --outdir) or a snapshot of ours continues exactly; other pickles give their weights only', metavar='[latest|PATH|URL]')
 @click.option('--snap',          help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
@@ -340,7 +358,7 @@ def non_negative(ctx, param, value):
 @click.option('--metrics',       help='Quality metrics at each snapshot, comma-separated or none [default: preset, fid50k_full; demo: none]', metavar='[NAME|A,B,C|none]')
 @click.option('-n', '--dry-run', help='Print training options and exit', is_flag=True)
 def main(**kwargs):
-    """Train a GAN (StyleGAN2, StyleGAN3, ProjectedGAN: see --cfg; InsGen: --insgen) with the adaptive diffusion of Diffusion-GAN.
+    """Train a GAN (StyleGAN2, StyleGAN3, ProjectedGAN: see --cfg; InsGen: --insgen; DuDGAN: --dudgan) with the adaptive diffusion of Diffusion-GAN.
 
     \b
     # Built-in demo: digits at 32x32 on the CPU.
@@ -354,6 +372,9 @@ def main(**kwargs):
     \b
     # Diffusion-ProjectedGAN (FastGAN G, projected D on EfficientNet-Lite0 features), as the official release runs it.
     python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --batch=64 --batch-gpu=16 --cfg=fastgan --target=0.45 --d_pos=first --noise_sd=0.5
+    \b
+    # DuDGAN on class-conditional CIFAR-10 (its public code's command, with --dudgan).
+    python train.py --outdir=training-runs --data=cifar10.zip --gpus=1 --cfg=cifar --kimg=10000 --aug=no --target=0.6 --noise_sd=0.05 --ts_dist=priority --cond=true --dudgan
     \b
     # Diffusion-InsGen (contrastive heads on D, the fork's defaults: ADA in front, uniform t up to 500).
     python train.py --outdir=training-runs --data=afhq-wild.zip --gpus=8 --cfg=paper512 --kimg=25000 --mirror=1 --insgen

@@ -112,7 +112,8 @@ def straight_killed_resumed(root, cfg: str, args=()) -> dnnlib.EasyDict:
     adapt = Diffusion.adapt
     def recording_adapt(run):
         def wrapper(self, value, num_images):
-            r_d[run].append(value)
+            if self.p_step is None: # the adaptive diffusion (not a companion's fixed steps)
+                r_d[run].append(value)
             adapt(self, value, num_images)
         return wrapper
     straight_dir = root / 'straight' / '00000-tiny'
@@ -253,6 +254,16 @@ def test_resume_from_official_training_snapshot(runs, tmp_path, monkeypatch, cap
     for name in ['G', 'D']:
         a, b = dict(result[name].named_parameters()), dict(ours[name].named_parameters())
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+
+def test_dudgan_resumed_run_equals_straight_run(tmp_path):
+    # DuDGAN: C, its AdamW state and C's own diffusion (p stepping by a fixed amount, its pool generator) are part of
+    # the exact resume state.
+    runs = straight_killed_resumed(tmp_path, cfg='demo', args=['--dudgan', '--cond', '1', '--kimg', '10'])
+    assert_resumed_equals_straight(runs, loss_state={'pl_mean'})
+    straight, resumed = [load_pkl(run / 'network-snapshot-000000.pkl') for run in [runs.straight, runs.resumed]]
+    assert_same_nest(straight['resume_state']['companions'], resumed['resume_state']['companions'], 'companions')
+    assert straight['resume_state']['companions']['diffusion_C']['state']['p'] == pytest.approx(5 * round(64 / 10000, 6))
+    assert 'C' in straight['resume_state']['optimizers'] and straight['family'] == 'dudgan'
 
 def test_insgen_starts_from_official_snapshot(tmp_path):
     # --insgen --resume=<an official Diffusion-InsGen snapshot> (tools/insgen_reference.py) starts from all of its

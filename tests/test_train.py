@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import dnnlib
+import generate
 import train
 from dnnlib.cli import run_cli
 from tests.cli_helpers import run_command
@@ -147,6 +148,11 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--subset', '3'], '--subset=3: the dataset has 2 images'),
         (['--data', good, '--freezed', '-1'], "'--freezed'"),
         (['--data', good, '--cfg', 'fastgan', '--freezed', '2'], '--freezed: --cfg=fastgan has no "freezed" setting'),
+        (['--data', good, '--dudgan'], "networks.C: DuDGAN's classifier needs class labels, the dataset gives c_dim=0 (train with --cond=1"),
+        (['--data', good, '--dudgan', '--insgen'], '--insgen and --dudgan: choose one family'),
+        (['--data', good, '--t_max_c', '100'], '--t_max_c is an option of DuDGAN: add --dudgan'),
+        (['--data', good, '--cfg', 'stylegan3-t', '--gamma', '1', '--dudgan'], '--dudgan: --cfg=stylegan3-t is a stylegan3 preset; dudgan applies to the stylegan2 presets'),
+        (['--data', good, '--ada_maxp', '1.5'], "'--ada_maxp'"),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)
@@ -219,6 +225,8 @@ def tiny_config(run_dir, cfg='demo', args=(), **overrides):
             kwargs.update(channel_base=256, channel_max=16)
         if kwargs.class_name == 'training.insgen.ContrastiveHead':
             kwargs.in_features = 16 # D's channels at 4x4
+        if kwargs.class_name == 'training.networks_dudgan.Classifier':
+            kwargs.proj_dim = 16
     G, D = c.network_kwargs.G, c.network_kwargs.D
     G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
     if G.class_name == 'training.networks_stylegan3.Generator':
@@ -480,6 +488,61 @@ def test_freeze_d_and_subset(tmp_path):
     params, buffers = dict(D.named_parameters()), dict(D.named_buffers())
     assert {'b16.fromrgb.weight', 'b16.conv0.weight'} <= set(buffers) and not {'b16.fromrgb.weight', 'b16.conv0.weight'} & set(params)
     assert 'b16.conv1.weight' in params and 'b8.conv0.weight' in params
+
+#----------------------------------------------------------------------------
+# DuDGAN (--dudgan: configs/overlays/dudgan.yaml over a StyleGAN2 preset, with --cond=1).
+
+def test_dudgan_trains(tmp_path):
+    run_dir = tmp_path / '00000-dudgan'
+    c = tiny_config(run_dir, args=['--dudgan', '--cond', '1'], image_snapshot_ticks=None, total_kimg=0.096)
+    c.companion_diffusions.diffusion_C.p_step = 0.15 # visible within the run (the preset's is 64 / (kimg * 1000))
+    training_loop.training_loop(**c)
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        ticks = [json.loads(line) for line in f]
+    for tick in ticks[1:]:
+        for key in ['Loss/G/loss', 'Loss/D/loss', 'Loss/C/real_contra', 'Loss/C/recon', 'Loss/C/fake_contra']:
+            assert np.isfinite(tick[key]['mean']), key
+    # C's p: 0.15 more at every adaptation (every 4 minibatches of 8), whatever D does; T from it up to t_max_c 300.
+    for tick in ticks:
+        adaptations = int(tick['Progress/kimg']['mean'] * 1000) // 32
+        assert tick['Progress/diffusion_C_p']['mean'] == pytest.approx(min(0.15 * adaptations, 1))
+        assert tick['Progress/diffusion_C_T']['mean'] == 10 + round(min(0.15 * adaptations, 1) * 290)
+    snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
+    with open(snapshot, 'rb') as f:
+        data = pickle.load(f)
+    assert data['family'] == 'dudgan' and type(data['C']).__name__ == 'Classifier' and data['diffusion_C'].noise_sd == pytest.approx(0.025)
+    assert data['resume_state']['companions']['diffusion_C']['state']['p'] == pytest.approx(0.45) and 'C' in data['resume_state']['optimizers']
+    # generate.py honours --class: each image is G_ema's for that one-hot label, and the classes differ.
+    outdir = tmp_path / 'out'
+    run_cli(generate.main, args=[f'--network={snapshot}', '--seeds=5', '--class=3', f'--outdir={outdir / "3"}'], prog='generate.py')
+    run_cli(generate.main, args=[f'--network={snapshot}', '--seeds=5', '--class=8', f'--outdir={outdir / "8"}'], prog='generate.py')
+    z = torch.from_numpy(np.random.RandomState(5).randn(1, data['G_ema'].z_dim)).float()
+    for class_idx in [3, 8]:
+        img = data['G_ema'](z, torch.eye(10)[[class_idx]], noise_mode='const')
+        expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0, :, :, 0].numpy()
+        with PIL.Image.open(outdir / str(class_idx) / 'seed0005.png') as image:
+            np.testing.assert_array_equal(np.array(image), expected)
+    with PIL.Image.open(outdir / '3' / 'seed0005.png') as a, PIL.Image.open(outdir / '8' / 'seed0005.png') as b:
+        assert not np.array_equal(np.array(a), np.array(b))
+
+def test_dudgan_command_as_written(tmp_path):
+    # The public code's CIFAR-10 command with --dudgan (the data replaced by 32x32 images of 10 classes).
+    data = write_pngs(tmp_path / 'cifar', [32] * 20)
+    with open(os.path.join(data, 'dataset.json'), 'w') as f:
+        json.dump({'labels': [[f'img{i:03d}.png', i % 10] for i in range(20)]}, f)
+    c, desc = train.build_config(parse_opts('--outdir', 'unused', f'--data={data}', '--gpus=1', '--cfg', 'cifar', '--kimg', '10000', '--aug', 'no', '--target', '0.6',
+                                            '--noise_sd', '0.05', '--ts_dist', 'priority', '--cond=true', '--dudgan'))
+    assert c.family == 'dudgan' and desc.startswith('cifar-cifar-dudgan-gpus1-batch64') and c.training_set_kwargs.use_labels
+    C = c.network_kwargs.C
+    assert (C.class_name, C.architecture, C.channel_base, C.channel_max, C.proj_dim, C.mapping_kwargs.num_layers) == ('training.networks_dudgan.Classifier', 'orig', 32768, 512, 512, 1)
+    assert c.opt_kwargs.C == dict(class_name='torch.optim.AdamW', lr=pytest.approx(0.00025), betas=[0.9, 0.99], eps=1e-8, weight_decay=0.01)
+    assert c.reg_intervals.C is None and c.loss_kwargs.class_name == 'training.loss.DuDGANLoss'
+    assert (c.loss_kwargs.lw_G_supcon, c.loss_kwargs.lw_C_ce, c.loss_kwargs.temperature) == (0.05, 0.05, 0.07)
+    d, dc = c.diffusion_kwargs, c.companion_diffusions.diffusion_C
+    assert (d.target, d.noise_sd, d.ts_dist, d.aug, d.ada_maxp, d.get('t_max', 1000)) == (0.6, 0.05, 'priority', 'no', 0.25, 1000)
+    assert (dc.noise_sd, dc.t_max, dc.p_step, dc.ts_dist, dc.aug, dc.target) == (0.025, 300, 6e-06, 'priority', 'no', 0.6)
+    c, _desc = train.build_config(parse_opts('--outdir', 'unused', f'--data={data}', '--cfg', 'cifar', '--cond=true', '--dudgan', '--t_max_c', '100', '--kimg', '2000'))
+    assert (c.companion_diffusions.diffusion_C.t_max, c.companion_diffusions.diffusion_C.p_step) == (100, 3.2e-05)
 
 #----------------------------------------------------------------------------
 

@@ -74,6 +74,8 @@ class Diffusion(torch.nn.Module):
         pool_size       = 32,           # timesteps drawn per T update, mixed 1:1 with t = 0
         target          = 0.6,          # target value of r_d = E[sign(D(x_t real))]
         ada_kimg        = 100,          # thousands of images for p to go from 0 to 1
+        p_step          = None,         # p += p_step at every adaptation whatever r_d is (DuDGAN's C: p rising linearly
+                                        # over the run); None = adaptive, following the sign of r_d - target
         aug             = 'no',         # augmentation before the diffusion: no | ada | diff
         ada_maxp        = None,         # cap on ADA's probability (which otherwise equals p), None = no cap
         diffaug_policy  = 'color,translation,cutout', # DiffAugment ops for aug = 'diff'
@@ -98,6 +100,8 @@ class Diffusion(torch.nn.Module):
             raise dnnlib.UserError(f'--t_min/--t_max: expected {min_t} <= t_min <= t_max for --ts_dist={ts_dist}, got t_min={t_min}, t_max={t_max}')
         if ada_kimg <= 0:
             raise dnnlib.UserError(f'--ada_kimg: expected a positive number of kimg, got {ada_kimg}')
+        if p_step is not None and p_step < 0:
+            raise dnnlib.UserError(f'Diffusion: expected p_step >= 0, got {p_step}')
         if pool_size < 1:
             raise dnnlib.UserError(f'Diffusion: expected pool_size >= 1 timesteps per T update, got {pool_size}')
         self.beta_schedule  = beta_schedule
@@ -110,6 +114,7 @@ class Diffusion(torch.nn.Module):
         self.pool_size      = int(pool_size)
         self.target         = float(target)
         self.ada_kimg       = float(ada_kimg)
+        self.p_step         = None if p_step is None else float(p_step)
         self.aug_type       = aug
         self.diffuse        = bool(diffuse)
         self.pool_growth    = bool(pool_growth)
@@ -158,8 +163,9 @@ class Diffusion(torch.nn.Module):
         self._sync_ada_p()
 
     def adapt(self, r_d: float, num_images: int) -> None:
-        """One adaptation step after `num_images` images (batch * ada_interval) whose D sign mean was r_d."""
-        adjust = np.sign(float(r_d) - self.target) * num_images / (self.ada_kimg * 1000)
+        """One adaptation step after `num_images` images (batch * ada_interval) whose D sign mean was r_d (a fixed
+        step p_step instead, when set)."""
+        adjust = self.p_step if self.p_step is not None else np.sign(float(r_d) - self.target) * num_images / (self.ada_kimg * 1000)
         self.p = float(np.clip(self.p + adjust, 0.0, 1.0))
         self.update_T()
 

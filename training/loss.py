@@ -45,11 +45,13 @@ class StyleGAN2Loss(Loss):
         pl_no_weight_grad   = False,    # skip weight gradients in the path-length Jacobian (StyleGAN3 practice)
         blur_init_sigma     = 0,        # Gaussian blur of every image D sees, sigma in pixels at the start (StyleGAN3-R: 10)
         blur_fade_kimg      = 0,        # the blur's sigma falls linearly to 0 over this many kimg, 0 = no blur
+        G_adv_weight        = 1,        # weight of G's adversarial loss, beside a family's own term (DuDGAN: 0.95)
     ):
         self.device             = device
         self.G                  = G
         self.D                  = D
         self.diffusion          = diffusion
+        self.G_adv_weight       = G_adv_weight
         self.r1_gamma           = r1_gamma
         self.style_mixing_prob  = style_mixing_prob
         self.pl_weight          = pl_weight
@@ -115,6 +117,8 @@ class StyleGAN2Loss(Loss):
                 training_stats.report('Loss/signs/fake', gen_logits.sign())
                 loss_Gmain = torch.nn.functional.softplus(-gen_logits)
                 training_stats.report('Loss/G/loss', loss_Gmain)
+                if self.G_adv_weight != 1:
+                    loss_Gmain = loss_Gmain * self.G_adv_weight
                 loss_Gextra = self.extra_G_loss(gen_img, gen_c)
             with torch.autograd.profiler.record_function('Gmain_backward'):
                 (loss_Gmain.mean() if loss_Gextra is None else loss_Gmain.mean() + loss_Gextra).mul(gain).backward()
@@ -239,6 +243,82 @@ class InsGenLoss(StyleGAN2Loss):
         with torch.no_grad():
             moved_img, _ = self.run_G(gen_z + torch.randn_like(gen_z) * self.fake_view_z_std, gen_c)
         return loss + self.lw_fake_cl * self.instance_loss(self.GHead, gen_img.detach(), gen_c, moved_img, enqueue='queries', name='G_cl')
+
+#----------------------------------------------------------------------------
+
+def supcon_loss(features: torch.Tensor, labels: torch.Tensor, temperature: float = 0.07, base_temperature: float = 0.07) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. 2020, all views as anchors): features [N, V, F] unit vectors of V
+    views of N samples, labels [N]. For each anchor (a view of a sample) with at least one positive (another view of
+    any sample of its label), minus the mean over its positives of log softmax over all other views of a.x / tau,
+    times tau / base_tau; averaged over those anchors."""
+    N, V, F = features.shape
+    views = features.transpose(0, 1).reshape(N * V, F)     # view-major: all first views, then all second views
+    labels = labels.reshape(N).repeat(V)
+    self_mask = torch.eye(N * V, dtype=torch.bool, device=features.device)
+    logits = (views @ views.T / temperature).masked_fill(self_mask, float('-inf'))
+    log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    positives = (labels[:, None] == labels[None, :]) & ~self_mask
+    num_positives = positives.sum(dim=1)
+    mean_log_prob = log_prob.masked_fill(~positives, 0).sum(dim=1) / num_positives.clamp(min=1)
+    return -(temperature / base_temperature) * mean_log_prob[num_positives > 0].mean()
+
+#----------------------------------------------------------------------------
+
+class DuDGANLoss(StyleGAN2Loss):
+    """StyleGAN2Loss plus DuDGAN's classifier C (training/networks_dudgan.py) with its own diffusion diffusion_C. C is
+    trained on reals in its own phase (Cboth): (1 - lw_C_ce) x the supervised contrastive loss of two independently
+    diffused views of each image + lw_C_ce x the cross-entropy of its class logits of a third. G's loss is
+    (1 - lw_G_supcon) x the adversarial loss + lw_G_supcon x C's contrastive loss of the fakes with their labels."""
+    def __init__(self,
+        device,                         # torch.device the loss runs on
+        G,                              # conditional generator
+        D,                              # timestep-aware D
+        C,                              # training.networks_dudgan.Classifier: C(img, t) -> (projection, logits)
+        diffusion           = None,     # D's diffusion, as StyleGAN2Loss
+        diffusion_C         = None,     # C's diffusion (companion diffusion; its p rises linearly), None = C sees t = 0
+        lw_G_supcon         = 0.05,     # weight of C's contrastive loss of the fakes in G's loss (the adversarial: 1 - it)
+        lw_C_ce             = 0.05,     # weight of the cross-entropy in C's loss (the contrastive: 1 - it)
+        temperature         = 0.07,     # SupCon temperature (and base temperature)
+        **stylegan2_kwargs,             # r1_gamma, style_mixing_prob, pl_weight, ...: see StyleGAN2Loss
+    ):
+        super().__init__(device=device, G=G, D=D, diffusion=diffusion, G_adv_weight=1 - lw_G_supcon, **stylegan2_kwargs)
+        self.C                  = C
+        self.diffusion_C        = diffusion_C
+        self.lw_G_supcon        = lw_G_supcon
+        self.lw_C_ce            = lw_C_ce
+        self.temperature        = temperature
+
+    def run_C(self, img: torch.Tensor):
+        if self.diffusion_C is not None:
+            img, t = self.diffusion_C(img)
+        else:
+            t = torch.zeros([img.shape[0], 1], dtype=torch.int64, device=img.device)
+        return self.C(img, t)
+
+    def contrastive_loss(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """SupCon of C's projections of two independently diffused views of each image, positives by label."""
+        projection, _logits = self.run_C(torch.cat([img, img]))
+        return supcon_loss(torch.stack(projection.chunk(2), dim=1), c.argmax(dim=1), self.temperature, self.temperature)
+
+    def extra_G_loss(self, gen_img, gen_c):
+        loss = self.contrastive_loss(gen_img, gen_c)
+        training_stats.report('Loss/C/fake_contra', loss)
+        return self.lw_G_supcon * loss
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        if phase not in ['Cmain', 'Cboth']:
+            return super().accumulate_gradients(phase=phase, real_img=real_img, real_c=real_c, gen_z=gen_z, gen_c=gen_c, gain=gain, cur_nimg=cur_nimg)
+        with torch.autograd.profiler.record_function('Cmain_forward'):
+            real_img = real_img.detach()
+            loss_contra = self.contrastive_loss(real_img, real_c)
+            _projection, logits = self.run_C(real_img)
+            loss_ce = torch.nn.functional.cross_entropy(logits, real_c.argmax(dim=1))
+            training_stats.report('Loss/C/real_contra', loss_contra)
+            training_stats.report('Loss/C/recon', loss_ce)
+            loss_C = (1 - self.lw_C_ce) * loss_contra + self.lw_C_ce * loss_ce
+            training_stats.report('Loss/C/loss', loss_C)
+        with torch.autograd.profiler.record_function('Cmain_backward'):
+            loss_C.mul(gain).backward()
 
 #----------------------------------------------------------------------------
 

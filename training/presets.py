@@ -15,6 +15,8 @@ A preset file has
     diffusion:          the family's default training.diffusion.Diffusion kwargs (command-line options override)
     step_with:          name -> host network, for networks stepped in the host's main phases (InsGen's heads: D)
     momentum_copies:    name -> {network, momentum}: a copy following a network, given to the loss (InsGen's D_ema)
+    companion_diffusions: name -> overrides of the diffusion options for a further diffusion given to the loss
+                        (DuDGAN's diffusion_C: t_max, p_step, noise_sd_scale multiplying the noise)
 
 An overlay (configs/overlays/NAME.yaml, switched on by a train.py option such as --insgen) is merged over a
 preset in the same way; its `requires_family` names the family of the presets it applies to.
@@ -39,7 +41,7 @@ import dnnlib
 #----------------------------------------------------------------------------
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs')
-SECTIONS = ('networks', 'optimizers', 'reg_intervals', 'loss', 'diffusion', 'step_with', 'momentum_copies')
+SECTIONS = ('networks', 'optimizers', 'reg_intervals', 'loss', 'diffusion', 'step_with', 'momentum_copies', 'companion_diffusions')
 OVERLAY_DIR = os.path.join(CONFIG_DIR, 'overlays')
 REQUIRED = 'required'
 
@@ -243,7 +245,7 @@ def check_classes(preset: dict, cfg: str, common_kwargs: dict) -> None:
         except (TypeError, ValueError) as err:
             raise PresetError(f'{path}: networks.{name}: {err}') from err
     checks = [(f'optimizers.{name}', kwargs, dict(params=[torch.zeros([1])])) for name, kwargs in preset.optimizers.items()]
-    checks += [('loss', preset.loss, dict(device=None, diffusion=None, **{name: None for name in [*preset.networks, *preset.momentum_copies]}))]
+    checks += [('loss', preset.loss, dict(device=None, diffusion=None, **{name: None for name in [*preset.networks, *preset.momentum_copies, *preset.companion_diffusions]}))]
     for where, kwargs, runtime_kwargs in checks:
         cls = find(f'{where}.class_name', kwargs.get('class_name'))
         try:

@@ -195,6 +195,7 @@ def training_loop(
     step_with               = {},       # name -> host network whose main phases step it (InsGen's heads: D)
     momentum_copies         = {},       # name -> dict(network, momentum): a copy following that network (InsGen's D_ema)
     diffusion_kwargs        = None,     # training.diffusion.Diffusion kwargs, None = no diffusion (plain GAN baseline)
+    companion_diffusions    = {},       # name -> Diffusion kwargs of a further diffusion given to the loss (DuDGAN's diffusion_C), stepped with the main one
     loss_kwargs             = {},       # loss (class_name + kwargs)
     random_seed             = 0,        # global seed
     num_gpus                = 1,        # number of processes taking part
@@ -266,6 +267,11 @@ def training_loop(
     diffusion = None
     if diffusion_kwargs is not None:
         diffusion = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **diffusion_kwargs).train().requires_grad_(False).to(device)
+    companions = {name: dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **kwargs).train().requires_grad_(False).to(device)
+                  for name, kwargs in companion_diffusions.items()}
+    for name, companion in companions.items():
+        if companion.p_step is None:
+            raise dnnlib.UserError(f'companion diffusion {name}: needs p_step (it steps by a fixed amount; only the main diffusion adapts to D)')
 
     if resume_data is not None:
         for name, module in networks.items():
@@ -282,6 +288,10 @@ def training_loop(
         diffusion.update_T()
         if rank == 0:
             print(f'Diffusion from the resumed snapshot: p {diffusion.p:.4f}, T {diffusion.T}')
+    for name, companion in companions.items():
+        if resume_state is not None and name in resume_state.get('companions', {}):
+            companion.set_state(resume_state['companions'][name]['state'])
+            companion._rng.bit_generator.state = resume_state['companions'][name]['rng']
 
     if rank == 0:
         z = torch.zeros([batch_gpu, G.z_dim], device=device)
@@ -299,7 +309,7 @@ def training_loop(
             for param in misc.params_and_buffers(module):
                 torch.distributed.broadcast(param, src=0)
 
-    loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion, **modules, **copies, **loss_kwargs)
+    loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion, **companions, **modules, **copies, **loss_kwargs)
     phases = make_phases(modules=modules, opt_kwargs=opt_kwargs, reg_intervals=reg_intervals, step_with=step_with)
     optimizers = {name: opt for phase in phases for name, _module, opt in phase.members} # one per network; its lazy phases share it
     options = dict(batch_size=batch_size, batch_gpu=batch_gpu, num_gpus=num_gpus, random_seed=random_seed, kimg_per_tick=kimg_per_tick,
@@ -410,6 +420,9 @@ def training_loop(
             ada_pending = (0, 0.0)
             if num > 0 and np.isfinite(total):
                 diffusion.adapt(total / num, batch_size * ada_interval)
+        if batch_idx % ada_interval == 0:
+            for companion in companions.values():
+                companion.adapt(None, batch_size * ada_interval) # fixed steps (p_step): no r_d
 
         # Tick?
         done = (cur_nimg >= total_kimg * 1000)
@@ -439,6 +452,9 @@ def training_loop(
             training_stats.report0('Progress/diffusion_p', diffusion.p)
             if diffusion.diffuse:
                 training_stats.report0('Progress/diffusion_T', diffusion.T)
+        for name, companion in companions.items():
+            training_stats.report0(f'Progress/{name}_p', companion.p)
+            training_stats.report0(f'Progress/{name}_T', companion.T)
         stats_collector.update()
         stats_dict = dnnlib.EasyDict({name: value for name, value in stats_collector.as_dict().items() if value.num > 0})
         if rank == 0:
@@ -483,7 +499,7 @@ def training_loop(
             for module in networks.values():
                 misc.check_ddp_consistency(module, ignore_regex=RANK_LOCAL_BUFFERS)
             states = [None] * num_gpus
-            torch.distributed.all_gather_object(states, diffusion.get_state() if diffusion is not None else None)
+            torch.distributed.all_gather_object(states, [d.get_state() for d in [diffusion, *companions.values()] if d is not None])
             if any(state != states[0] for state in states):
                 raise RuntimeError(f'Diffusion state differs across ranks at tick {cur_tick}: {states}')
 
@@ -499,7 +515,7 @@ def training_loop(
                 torch.distributed.all_gather_object(rank_states, own_state)
         if rank == 0 and snapshot_due:
             snapshot_data = dict(training_set_kwargs=dict(training_set_kwargs), family=family, network_kwargs=copy.deepcopy(network_kwargs))
-            for name, module in [*networks.items(), ('augment_pipe', diffusion)]:
+            for name, module in [*networks.items(), ('augment_pipe', diffusion), *companions.items()]:
                 if module is not None:
                     module = misc.deepcopy_module(module).eval().requires_grad_(False).cpu()
                 snapshot_data[name] = module
@@ -508,6 +524,7 @@ def training_loop(
             snapshot_data['resume_state'] = dict(cur_nimg=cur_nimg, cur_tick=cur_tick, batch_idx=batch_idx, total_sec=prev_sec + tick_end_time - start_time,
                 optimizers={name: snapshot.to_cpu(opt.state_dict()) for name, opt in optimizers.items()},
                 diffusion=dict(state=diffusion.get_state(), rng=diffusion._rng.bit_generator.state) if diffusion is not None else None,
+                companions={name: dict(state=d.get_state(), rng=d._rng.bit_generator.state) for name, d in companions.items()},
                 ada_pending=ada_pending, ranks=rank_states, options=options, stats_metrics=dict(stats_metrics), best_metrics=copy.deepcopy(best_metrics))
             snapshot_base = os.path.join(run_dir, f'network-snapshot-{cur_nimg // 1000:06d}')
             safe_networks = dict()
