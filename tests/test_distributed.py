@@ -115,14 +115,15 @@ def test_insgen_two_ranks_equal_one_process(tmp_path):
 
 #----------------------------------------------------------------------------
 
-@pytest.mark.parametrize('cfg', ['demo', 'fastgan_demo'])
-def test_train_cli_two_processes(tmp_path, cfg):
-    # train.py --gpus 2 spawns 2 gloo ranks on the CPU; the loop checks at each snapshot that G, D, G_ema and the
-    # diffusion state (p, T, pool) agree across ranks, and fails the job otherwise. ProjectedGAN: batch-norm
-    # statistics are each rank's own (as w_avg is), everything else must agree.
+@pytest.mark.parametrize('args', [['--cfg', 'demo'], ['--cfg', 'fastgan_demo'], ['--cfg', 'demo', '--insgen'], ['--cfg', 'demo', '--dudgan', '--cond', '1']])
+def test_train_cli_two_processes(tmp_path, args):
+    # train.py --gpus 2 spawns 2 gloo ranks on the CPU; the loop checks at each snapshot that every network (InsGen's
+    # heads with their queues, D_ema; DuDGAN's C) and the diffusion states (p, T, pool; DuDGAN's diffusion_C too) agree
+    # across ranks, and fails the job otherwise. ProjectedGAN: batch-norm statistics are each rank's own (as w_avg
+    # is), everything else must agree.
     out = tmp_path / 'runs'
-    cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(out), '--gpus', '2', '--batch', '8', '--cfg', cfg,
-           '--kimg', '0.048' if cfg == 'demo' else '0.032', '--tick', '0.016', '--snap', '1', '--ada_kimg', '1', '--target', '0.05']
+    cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(out), '--gpus', '2', '--batch', '8', *args,
+           '--kimg', '0.032' if 'fastgan_demo' in args else '0.048', '--tick', '0.016', '--snap', '1', '--ada_kimg', '1', '--target', '0.05']
     proc = subprocess.run(cmd, cwd=str(tmp_path), env=dict(os.environ, OMP_NUM_THREADS='1'), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir, = [out / name for name in os.listdir(out)]

@@ -599,7 +599,7 @@ def test_reproduction_command_of_stylegan3(tmp_path):
     assert (c.diffusion_kwargs.aug, c.diffusion_kwargs.noise_sd, c.diffusion_kwargs.ts_dist, c.diffusion_kwargs.target) == ('ada', 0.05, 'priority', 0.6)
     assert c.diffusion_kwargs.get('diffuse', True) and desc.endswith('-gamma8.2-diffusion-ada')
     c, desc = train.build_config(parse_opts(*args, '--no-diffusion'))
-    assert c.diffusion_kwargs == dict(aug='ada', diffuse=False, target=0.6, ada_kimg=500, seed=0) and desc.endswith('-nodiffusion-ada')
+    assert c.diffusion_kwargs == dict(aug='ada', diffuse=False, target=0.6, ada_kimg=500, ada_maxp=None, seed=0) and desc.endswith('-nodiffusion-ada')
     pipe = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **c.diffusion_kwargs)
     pipe.adapt(1.0, 32 * 4)
     x = torch.randn([6, 3, 32, 32])
