@@ -71,6 +71,71 @@ state = lambda module: {name: x for name, x in misc.named_params_and_buffers(mod
 torch.save(dict(grads=grads, **{name: state(module) for name, module in nets.items()}), out)
 '''
 
+# A worker with everything on: the adaptive diffusion (p 0.3, its pool drawn alike on every rank), style mixing,
+# lazy path length and R1 (every 2 minibatches), G_ema with ramp-up. Every random draw of the loss and the diffusion
+# comes from a tape: the draw for the global minibatch, seeded by (step, call), of which each rank takes its own rows,
+# so that 2 ranks of 4 images see what 1 process of 8 sees. The path-length running mean is of the global minibatch.
+# Path length on the whole minibatch (pl_batch_shrink 1): with 2 it takes the first half of each rank's images, which
+# are other images than the first half of the global minibatch (the same number, drawn alike).
+_FULL_WORKER = r'''
+import sys, torch
+rank, world, init_file, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+torch.set_num_threads(1)
+from training import training_loop
+from training.diffusion import Diffusion
+from training.loss import StyleGAN2Loss
+from training.networks_stylegan2 import Generator, Discriminator
+from torch_utils import misc
+from torch_utils.ops import conv2d_gradfix
+conv2d_gradfix.enabled = True
+if world > 1:
+    torch.distributed.init_process_group('gloo', init_method='file://' + init_file, rank=rank, world_size=world)
+
+tape = dict(step=0, call=0)
+def from_tape(size, draw):
+    tape['call'] += 1
+    generator = torch.Generator().manual_seed(1000 * tape['step'] + tape['call'])
+    size = list(size)
+    if len(size) == 0:
+        return draw(size, generator)
+    rows = size[0]
+    return draw([rows * world] + size[1:], generator)[rank * rows:(rank + 1) * rows]
+randint = torch.randint
+torch.randn_like = lambda x, **kwargs: from_tape(x.shape, lambda size, g: torch.randn(size, generator=g, dtype=x.dtype))
+torch.rand = lambda size, **kwargs: from_tape(size, lambda size, g: torch.empty(size).uniform_(generator=g))
+torch.randint = lambda *args, **kwargs: from_tape(args[-1], lambda size, g: randint(*args[:-1], size, generator=g))
+
+torch.manual_seed(0)
+G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, mapping_kwargs=dict(num_layers=1),
+              channel_base=128, channel_max=8, use_noise=False)
+D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=8, epilogue_kwargs=dict(mbstd_group_size=1))
+G.requires_grad_(False); D.requires_grad_(False)
+G_ema = misc.deepcopy_module(G).eval()
+diffusion = Diffusion(t_max=100, noise_sd=0.5, seed=7)
+diffusion.p = 0.3
+diffusion.update_T()
+# Adam with eps 1: steps linear in the gradients (lr g / (|g| + 1)), where eps 1e-8 would make the first steps lr sign(g)
+# and turn the rounding of a near-zero gradient into a full step.
+opt = dict(class_name='torch.optim.Adam', lr=0.01, betas=[0.0, 0.99], eps=1.0)
+phases = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=dict(G=opt, D=opt), reg_intervals=dict(G=2, D=2))
+loss = StyleGAN2Loss(device=torch.device('cpu'), G=G, D=D, diffusion=diffusion, r1_gamma=1, style_mixing_prob=0.9, pl_weight=2, pl_batch_shrink=1)
+pl_means = []
+for step in range(4):
+    tape.update(step=step, call=0)
+    data = torch.Generator().manual_seed(100 + step)
+    real = torch.empty([8, 1, 16, 16]).uniform_(generator=data) * 2 - 1
+    z = torch.randn([8, 8], generator=data)
+    c = torch.zeros([8, 0])
+    per_rank = 8 // world
+    sl = slice(rank * per_rank, (rank + 1) * per_rank)
+    for phase in phases:
+        if step % phase.interval == 0:
+            training_loop.run_phase(phase=phase, loss=loss, rounds=[(real[sl], c[sl], z[sl], c[sl])], cur_nimg=step * 8, num_gpus=world)
+    training_loop.update_ema(G_ema=G_ema, G=G, batch_size=8, ema_kimg=0.01, ema_rampup=0.05, cur_nimg=step * 8)
+    pl_means.append(float(loss.pl_mean))
+torch.save(dict(G=dict(G.named_parameters()), D=dict(D.named_parameters()), G_ema=dict(G_ema.named_parameters()), pl_means=pl_means, diffusion=diffusion.get_state()), out)
+'''
+
 def run_workers(tmp_path, world, rounds_per_rank, family='stylegan2'):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
     init_file = tmp_path / f'init-{family}-{world}-{rounds_per_rank}'
@@ -112,6 +177,28 @@ def test_insgen_two_ranks_equal_one_process(tmp_path):
         assert_close_dicts(one[key], rank0[key], rtol=1e-4, atol=1e-6)
     for head in ['DHead', 'GHead']:
         assert one[head]['queue_ptr'].item() == 3 * 8 % 6 and any(name.startswith(f'2.Dboth.{head}.mlp') for name in one['grads'])
+
+def run_full_workers(tmp_path, world):
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    outs = [tmp_path / f'full-{world}-{rank}.pt' for rank in range(world)]
+    procs = [subprocess.Popen([sys.executable, '-c', _FULL_WORKER, str(rank), str(world), str(tmp_path / f'init-full-{world}'), str(out)],
+                              cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank, out in enumerate(outs)]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, output
+    return [torch.load(out) for out in outs]
+
+def test_two_ranks_equal_one_process_with_everything_on(tmp_path):
+    # Diffusion, style mixing, lazy path length and R1, G_ema: 2 ranks x 4 equal 1 process x 8 after 4 minibatches,
+    # the ranks exactly, the single process to float reassociation (1e-4 relative); the path-length running mean too.
+    one, = run_full_workers(tmp_path, world=1)
+    rank0, rank1 = run_full_workers(tmp_path, world=2)
+    for key in ['G', 'D', 'G_ema']:
+        assert_close_dicts(rank0[key], rank1[key], rtol=0, atol=0)
+        assert_close_dicts(one[key], rank0[key], rtol=1e-5, atol=1e-7)
+    assert one['diffusion'] == rank0['diffusion'] == rank1['diffusion'] and one['diffusion']['p'] == 0.3
+    assert rank0['pl_means'] == rank1['pl_means'] and all(m > 0 for m in one['pl_means'])
+    np.testing.assert_allclose(one['pl_means'], rank0['pl_means'], rtol=1e-5)
 
 #----------------------------------------------------------------------------
 
