@@ -195,7 +195,7 @@ def test_two_ranks_equal_one_process_with_everything_on(tmp_path):
     rank0, rank1 = run_full_workers(tmp_path, world=2)
     for key in ['G', 'D', 'G_ema']:
         assert_close_dicts(rank0[key], rank1[key], rtol=0, atol=0)
-        assert_close_dicts(one[key], rank0[key], rtol=1e-5, atol=1e-6)
+        assert_close_dicts(one[key], rank0[key], rtol=1e-4, atol=1e-5)
     assert one['diffusion'] == rank0['diffusion'] == rank1['diffusion'] and one['diffusion']['p'] == 0.3
     assert rank0['pl_means'] == rank1['pl_means'] and all(m > 0 for m in one['pl_means'])
     np.testing.assert_allclose(one['pl_means'], rank0['pl_means'], rtol=1e-5)
