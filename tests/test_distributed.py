@@ -71,7 +71,8 @@ state = lambda module: {name: x for name, x in misc.named_params_and_buffers(mod
 torch.save(dict(grads=grads, **{name: state(module) for name, module in nets.items()}), out)
 '''
 
-# A worker with everything on: the adaptive diffusion (p 0.3, its pool drawn alike on every rank), style mixing,
+# A worker with everything on: the adaptive diffusion (from p 0.3, adapted every 2 minibatches to the r_d gathered from
+# every rank, as the loop does; its pool drawn alike on every rank), style mixing,
 # lazy path length and R1 (every 2 minibatches), G_ema with ramp-up. Every random draw of the loss and the diffusion
 # comes from a tape: the draw for the global minibatch, seeded by (step, call), of which each rank takes its own rows,
 # so that 2 ranks of 4 images see what 1 process of 8 sees. The path-length running mean is of the global minibatch.
@@ -85,7 +86,7 @@ from training import training_loop
 from training.diffusion import Diffusion
 from training.loss import StyleGAN2Loss
 from training.networks_stylegan2 import Generator, Discriminator
-from torch_utils import misc
+from torch_utils import misc, training_stats
 from torch_utils.ops import conv2d_gradfix
 conv2d_gradfix.enabled = True
 if world > 1:
@@ -111,15 +112,17 @@ G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, mapp
 D = Discriminator(c_dim=0, img_resolution=16, img_channels=1, channel_base=128, channel_max=8, epilogue_kwargs=dict(mbstd_group_size=1))
 G.requires_grad_(False); D.requires_grad_(False)
 G_ema = misc.deepcopy_module(G).eval()
-diffusion = Diffusion(t_max=100, noise_sd=0.5, seed=7)
+diffusion = Diffusion(t_max=100, noise_sd=0.5, seed=7, target=0.2, ada_kimg=0.1)
 diffusion.p = 0.3
 diffusion.update_T()
+training_stats.init_multiprocessing(rank=rank, sync_device=None)
+signs = training_stats.Collector(regex='Loss/signs/real')
 # Adam with eps 1: steps linear in the gradients (lr g / (|g| + 1)), where eps 1e-8 would make the first steps lr sign(g)
 # and turn the rounding of a near-zero gradient into a full step.
 opt = dict(class_name='torch.optim.Adam', lr=0.01, betas=[0.0, 0.99], eps=1.0)
 phases = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=dict(G=opt, D=opt), reg_intervals=dict(G=2, D=2))
 loss = StyleGAN2Loss(device=torch.device('cpu'), G=G, D=D, diffusion=diffusion, r1_gamma=1, style_mixing_prob=0.9, pl_weight=2, pl_batch_shrink=1)
-pl_means = []
+pl_means, r_ds = [], []
 for step in range(4):
     tape.update(step=step, call=0)
     data = torch.Generator().manual_seed(100 + step)
@@ -133,7 +136,11 @@ for step in range(4):
             training_loop.run_phase(phase=phase, loss=loss, rounds=[(real[sl], c[sl], z[sl], c[sl])], cur_nimg=step * 8, num_gpus=world)
     training_loop.update_ema(G_ema=G_ema, G=G, batch_size=8, ema_kimg=0.01, ema_rampup=0.05, cur_nimg=step * 8)
     pl_means.append(float(loss.pl_mean))
-torch.save(dict(G=dict(G.named_parameters()), D=dict(D.named_parameters()), G_ema=dict(G_ema.named_parameters()), pl_means=pl_means, diffusion=diffusion.get_state()), out)
+    if step % 2 == 1: # the loop's adaptation: r_d = E[sign(D(x_t real))] over both minibatches and every rank
+        signs.update()
+        diffusion.adapt(signs.mean('Loss/signs/real'), 8 * 2)
+        r_ds.append(signs.mean('Loss/signs/real'))
+torch.save(dict(G=dict(G.named_parameters()), D=dict(D.named_parameters()), G_ema=dict(G_ema.named_parameters()), pl_means=pl_means, r_ds=r_ds, diffusion=diffusion.get_state()), out)
 '''
 
 def run_workers(tmp_path, world, rounds_per_rank, family='stylegan2'):
@@ -196,7 +203,9 @@ def test_two_ranks_equal_one_process_with_everything_on(tmp_path):
     for key in ['G', 'D', 'G_ema']:
         assert_close_dicts(rank0[key], rank1[key], rtol=0, atol=0)
         assert_close_dicts(one[key], rank0[key], rtol=1e-4, atol=1e-5)
-    assert one['diffusion'] == rank0['diffusion'] == rank1['diffusion'] and one['diffusion']['p'] == 0.3
+    # The diffusion adapted twice to r_d of the global minibatches (p 0.3 -/+ 0.16 each time), alike.
+    np.testing.assert_allclose(one['r_ds'], rank0['r_ds'], rtol=1e-6)
+    assert one['diffusion'] == rank0['diffusion'] == rank1['diffusion'] and one['diffusion']['p'] != 0.3
     assert rank0['pl_means'] == rank1['pl_means'] and all(m > 0 for m in one['pl_means'])
     np.testing.assert_allclose(one['pl_means'], rank0['pl_means'], rtol=1e-5)
 
