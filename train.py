@@ -176,7 +176,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     if opts.gpus < 1:
         raise dnnlib.UserError(f'--gpus={opts.gpus}: expected at least 1')
     cfg = opts.cfg or ('demo' if builtin else 'auto')
-    overlays = tuple(name for name, option in OVERLAY_OPTIONS.items() if opts[name])
+    overlays = tuple(name for name in OVERLAY_OPTIONS if opts[name])
     if len(overlays) > 1:
         raise dnnlib.UserError(f'{" and ".join(OVERLAY_OPTIONS[name] for name in overlays)}: choose one family')
     if opts.t_max_c is not None and not opts.dudgan:
