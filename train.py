@@ -138,13 +138,18 @@ def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str) -> None:
     training_process(rank=rank, c=c)
 
 def training_process(rank: int, c: dnnlib.EasyDict) -> None:
-    """Log to run_dir/log.txt, set up the statistics across ranks, run the loop."""
+    """Log to run_dir/log.txt, set up the statistics across ranks, run the loop, leave the process group."""
     dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt') if rank == 0 else None, file_mode='a', should_flush=True)
     sync_device = torch.device('cuda', torch.cuda.current_device()) if c.num_gpus > 1 and torch.cuda.is_available() else None
     training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
     if rank != 0:
         custom_ops.verbosity = 'none'
     training_loop.training_loop(rank=rank, **c)
+    # All ranks done, then the group torn down before the interpreter exits: left to the exit, gloo's threads can
+    # abort a rank ("terminate called without an active exception", seen after InsGen's all_gather).
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 #----------------------------------------------------------------------------
 
