@@ -181,6 +181,14 @@ def deepcopy_module(module: torch.nn.Module) -> torch.nn.Module:
 
 #----------------------------------------------------------------------------
 
+def num_ranks() -> int:
+    """The processes of the torch.distributed job, 1 without one."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return 1
+    return torch.distributed.get_world_size()
+
+#----------------------------------------------------------------------------
+
 @torch.no_grad()
 def momentum_update(target: torch.nn.Module, source: torch.nn.Module, momentum: float) -> None:
     """Every parameter of target <- momentum * itself + (1 - momentum) * source's (buffers untouched): MoCo's key

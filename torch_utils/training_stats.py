@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 import dnnlib
+from torch_utils import misc
 
 #----------------------------------------------------------------------------
 
@@ -84,7 +85,7 @@ def _sync(names: List[str]) -> None:
     if len(names) == 0:
         return
     _sync_called = True
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1
+    distributed = misc.num_ranks() > 1
 
     device = _sync_device
     if device is None:

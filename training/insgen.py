@@ -34,9 +34,9 @@ def info_nce(q: torch.Tensor, k: torch.Tensor, queue: torch.Tensor, temperature:
 
 def gather_ranks(x: torch.Tensor) -> torch.Tensor:
     """x of every rank concatenated in rank order (x itself in a single process); no gradient."""
-    if not (torch.distributed.is_available() and torch.distributed.is_initialized()) or torch.distributed.get_world_size() == 1:
+    if misc.num_ranks() == 1:
         return x
-    parts = [torch.empty_like(x) for _ in range(torch.distributed.get_world_size())]
+    parts = [torch.empty_like(x) for _ in range(misc.num_ranks())]
     torch.distributed.all_gather(parts, x.contiguous())
     return torch.cat(parts)
 

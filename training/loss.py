@@ -4,6 +4,7 @@ adaptive diffusion (training/diffusion.py) before its timestep-aware discriminat
 import numpy as np
 import torch
 
+from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
 from torch_utils.ops import upfirdn2d
@@ -133,12 +134,12 @@ class StyleGAN2Loss(Loss):
                     pl_grads = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True, only_inputs=True)[0]
                 pl_lengths = pl_grads.square().sum(2).mean(1).sqrt()
                 batch_mean = pl_lengths.mean()
-                if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
+                if misc.num_ranks() > 1:
                     # The running mean follows the global minibatch, as in one process (the official code keeps one
                     # per GPU, which drift apart): its value is all-reduced, its gradient each rank's own share.
                     global_mean = batch_mean.detach().clone()
                     torch.distributed.all_reduce(global_mean)
-                    batch_mean = batch_mean + (global_mean / torch.distributed.get_world_size() - batch_mean.detach())
+                    batch_mean = batch_mean + (global_mean / misc.num_ranks() - batch_mean.detach())
                 pl_mean = self.pl_mean.lerp(batch_mean, self.pl_decay)
                 self.pl_mean.copy_(pl_mean.detach())
                 pl_penalty = (pl_lengths - pl_mean).square()
