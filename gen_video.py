@@ -11,16 +11,14 @@ import re
 from typing import List, Optional, Tuple
 
 import click
-import imageio
 import numpy as np
 import scipy.interpolate
 import torch
-import tqdm
 
 import dnnlib
 import legacy
 from dnnlib.cli import run_cli
-from generate import check_styles, class_label, parse_seeds, seed_latents, synthesis_kwargs_for, to_uint8
+from generate import check_styles, class_label, parse_seeds, seed_latents, synthesis_kwargs_for, to_uint8, write_mp4
 
 WRAPS = 2   # keyframe periods tiled on each side, so that the cubic spline is periodic over the loop
 
@@ -109,17 +107,8 @@ def main(network_pkl: str, seeds: List[int], shuffle_seed: Optional[int], grid: 
         raise dnnlib.UserError('--kind=cubic: needs at least 2 keyframes per cell; give more seeds or --num-keyframes')
     class_label(G, class_idx)
 
-    # Written to a temporary name and renamed when complete: an interrupted run leaves no half video under the name.
-    partial = output + '.partial.mp4'
     num_frames = all_seeds.shape[2] * w_frames
-    try:
-        with imageio.get_writer(partial, mode='I', fps=60, codec='libx264', macro_block_size=1) as video:
-            for frame in tqdm.tqdm(render_frames(G, all_seeds, w_frames, truncation_psi=truncation_psi, kind=kind, class_idx=class_idx), total=num_frames, unit='frame'):
-                video.append_data(np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame)
-        os.replace(partial, output)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+    write_mp4(render_frames(G, all_seeds, w_frames, truncation_psi=truncation_psi, kind=kind, class_idx=class_idx), output, fps=60, num_frames=num_frames)
     print(f'Wrote {num_frames} frames to "{output}"')
 
 #----------------------------------------------------------------------------

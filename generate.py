@@ -5,12 +5,14 @@ pixels = clamp(img * 127.5 + 128, 0, 255) as uint8. Runs on the GPU if there is 
 
 import math
 import os
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterable, Iterator, List, Optional, Tuple
 
 import click
+import imageio
 import numpy as np
 import PIL.Image
 import torch
+import tqdm
 
 import dnnlib
 import legacy
@@ -57,6 +59,20 @@ def check_styles(G: torch.nn.Module, network_pkl: str, purpose: str) -> None:
 def save_png(image: np.ndarray, fname: str) -> None:
     """uint8 [H, W, C] with C = 1 (grayscale) or 3 (RGB)."""
     PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image, 'L' if image.shape[2] == 1 else 'RGB').save(fname)
+
+def write_mp4(frames: Iterable[np.ndarray], fname: str, fps: int, num_frames: Optional[int] = None) -> None:
+    """uint8 frames [H, W, C] (grayscale stored as RGB) as an H.264 mp4 through imageio-ffmpeg, written to a temporary
+    name and renamed when complete: an interrupted run leaves no half video under the name. num_frames: show a
+    progress bar of that length."""
+    partial = fname + '.partial.mp4'
+    try:
+        with imageio.get_writer(partial, mode='I', fps=fps, codec='libx264', macro_block_size=1) as video:
+            for frame in (frames if num_frames is None else tqdm.tqdm(frames, total=num_frames, unit='frame')):
+                video.append_data(np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame)
+        os.replace(partial, fname)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
 
 #----------------------------------------------------------------------------
 

@@ -10,15 +10,13 @@ import secrets
 from typing import List, Optional, Tuple
 
 import click
-import imageio
 import numpy as np
 import torch
-import tqdm
 
 import dnnlib
 import legacy
 from dnnlib.cli import run_cli
-from generate import check_output, save_png, seed_latents, synthesis_kwargs_for, to_uint8
+from generate import check_output, save_png, seed_latents, synthesis_kwargs_for, to_uint8, write_mp4
 
 #----------------------------------------------------------------------------
 
@@ -127,15 +125,7 @@ def main(network_pkl: str, outdir: str, classes: Optional[List[int]], seeds: Opt
 
     if video:
         path = os.path.join(outdir, f'{name}.mp4')
-        partial = path + '.partial.mp4'
-        try:
-            with imageio.get_writer(partial, mode='I', fps=fps, codec='libx264', macro_block_size=1) as writer:
-                for frame in tqdm.tqdm(render(G, *interpolation_inputs(G.c_dim, classes, seeds, G.z_dim, frames), truncation_psi=truncation_psi, noise_mode=noise_mode), total=frames, unit='frame'):
-                    writer.append_data(np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame)
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.remove(partial)
+        write_mp4(render(G, *interpolation_inputs(G.c_dim, classes, seeds, G.z_dim, frames), truncation_psi=truncation_psi, noise_mode=noise_mode), path, fps=fps, num_frames=frames)
         print(f'Wrote {frames} frames to "{path}"')
 
 #----------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import os
 from typing import Optional
 
 import click
-import imageio
 import numpy as np
 import PIL.Image
 import torch
@@ -23,7 +22,7 @@ import tqdm
 import dnnlib
 import legacy
 from dnnlib.cli import run_cli
-from generate import check_styles, class_label, save_png, synthesis_kwargs_for, to_uint8
+from generate import check_styles, class_label, save_png, synthesis_kwargs_for, to_uint8, write_mp4
 from metrics import metric_utils
 
 #----------------------------------------------------------------------------
@@ -173,10 +172,7 @@ def main(network_pkl: str, target_fname: str, num_steps: int, seed: int, save_vi
     save_png(render(ws[-1]), os.path.join(outdir, 'proj.png'))
     np.savez(os.path.join(outdir, 'projected_w.npz'), w=ws[-1][None, None].repeat([1, G.num_ws, 1]).cpu().numpy())
     if save_video:
-        with imageio.get_writer(os.path.join(outdir, 'proj.mp4'), mode='I', fps=10, codec='libx264', macro_block_size=1) as video:
-            for w in ws:
-                frame = np.concatenate([target, render(w)], axis=1)
-                video.append_data(np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame)
+        write_mp4((np.concatenate([target, render(w)], axis=1) for w in ws), os.path.join(outdir, 'proj.mp4'), fps=10)
     print(f'Wrote the projection to "{outdir}"')
 
 #----------------------------------------------------------------------------
