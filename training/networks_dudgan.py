@@ -1,10 +1,11 @@
 """DuDGAN's classifier C ("DuDGAN: Improving Class-Conditional GANs via Dual-Diffusion", Yeom and Lee, 2023), the third
 network of the DuDGAN family besides StyleGAN2's G and timestep-aware D.
 
-C(x_t, t) is a StyleGAN2 discriminator trunk (the same blocks as D) whose 4x4 epilogue (minibatch stddev, conv, fc)
-ends in proj_dim features h. It returns the unit vector of h, the projection a supervised contrastive loss compares,
-and class logits conditioned on C's own timestep: a linear layer on h * t_map * sqrt(proj_dim), normalized to unit
-length, t_map a mapping of t (a 1-layer mapping network, as D maps [c, t]). These are the public code's numbers.
+C(x_t, t) is a StyleGAN2 discriminator trunk (the same blocks and 4x4 epilogue as D: minibatch stddev, conv, fc, fc)
+whose epilogue ends in proj_dim features h instead of projecting them onto a label map. It returns the unit vector
+of h, the projection a supervised contrastive loss compares, and class logits conditioned on C's own timestep: a
+linear layer on h * t_map * sqrt(proj_dim), normalized to unit length, t_map a mapping of t (a 1-layer mapping
+network, as D maps [c, t]). These are the public code's numbers.
 
 The public code picks one of the two outputs by the minibatch size (more than 16 images: the projection); here both
 come from every call. It also computes h * t_map on the projection's path and then normalizes h: the projection does
@@ -18,56 +19,6 @@ import torch
 
 from torch_utils import misc
 from torch_utils import persistence
-
-#----------------------------------------------------------------------------
-
-@persistence.persistent_class
-class ClassifierEpilogue(torch.nn.Module):
-    """The 4x4 end of C: (fromrgb), minibatch stddev, conv, fc, fc to proj_dim; the projection and the class logits."""
-    def __init__(self,
-        in_channels,                    # Number of input channels.
-        proj_dim,                       # Dimensionality of the features and of the mapped timestep.
-        num_classes,                    # Number of class logits.
-        resolution,                     # Resolution of this block in pixels (4).
-        img_channels,                   # Number of input color channels.
-        architecture        = 'resnet', # 'orig', 'skip' or 'resnet'.
-        mbstd_group_size    = 4,        # Group size of the minibatch stddev layer, None = whole minibatch.
-        mbstd_num_channels  = 1,        # Number of minibatch stddev channels, 0 = no minibatch stddev.
-        activation          = 'lrelu',  # Activation name from bias_act.activation_funcs.
-        conv_clamp          = None,     # Clamp the output of convolution layers to +-conv_clamp, None = no clamp.
-    ):
-        from training.networks_stylegan2 import Conv2dLayer, FullyConnectedLayer, MinibatchStdLayer
-        super().__init__()
-        self.in_channels = in_channels
-        self.proj_dim = proj_dim
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.architecture = architecture
-        if architecture == 'skip':
-            self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
-        self.mbstd = MinibatchStdLayer(group_size=mbstd_group_size, num_channels=mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation, conv_clamp=conv_clamp)
-        self.fc = FullyConnectedLayer(in_channels * (resolution ** 2), in_channels, activation=activation)
-        self.out = FullyConnectedLayer(in_channels, proj_dim)
-        self.cls = torch.nn.Linear(proj_dim, num_classes)
-
-    def forward(self, x: torch.Tensor, img: torch.Tensor, tmap: torch.Tensor):
-        misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
-        misc.assert_shape(tmap, [x.shape[0], self.proj_dim])
-        x = x.to(torch.float32)
-        if self.architecture == 'skip':
-            x = x + self.fromrgb(img.to(torch.float32))
-        if self.mbstd is not None:
-            x = self.mbstd(x)
-        x = self.conv(x)
-        x = self.fc(x.flatten(1))
-        h = self.out(x)
-        projection = torch.nn.functional.normalize(h, dim=1)
-        logits = torch.nn.functional.normalize(self.cls(h * tmap * np.sqrt(self.proj_dim)), dim=1)
-        return projection, logits
-
-    def extra_repr(self) -> str:
-        return f'resolution={self.resolution:d}, architecture={self.architecture:s}, proj_dim={self.proj_dim:d}'
 
 #----------------------------------------------------------------------------
 
@@ -86,9 +37,9 @@ class Classifier(torch.nn.Module):
         proj_dim            = 512,      # Dimensionality of the contrastive features.
         block_kwargs        = {},       # Arguments of StyleGAN2's DiscriminatorBlock.
         mapping_kwargs      = {},       # Arguments of the timestep's MappingNetwork (public code: 1 layer).
-        epilogue_kwargs     = {},       # Arguments of ClassifierEpilogue.
+        epilogue_kwargs     = {},       # Arguments of StyleGAN2's DiscriminatorEpilogue (its features only are used).
     ):
-        from training.networks_stylegan2 import DiscriminatorBlock, MappingNetwork
+        from training.networks_stylegan2 import DiscriminatorBlock, DiscriminatorEpilogue, MappingNetwork
         if c_dim < 2:
             raise ValueError(f"DuDGAN's classifier needs class labels, the dataset gives c_dim={c_dim} (train with --cond=1 on a dataset with a dataset.json of labels)")
         assert img_resolution >= 4 and img_resolution & (img_resolution - 1) == 0
@@ -106,8 +57,10 @@ class Classifier(torch.nn.Module):
                 first_layer_idx=cur_layer_idx, use_fp16=(res >= fp16_resolution), **block_kwargs, **common_kwargs)
             setattr(self, f'b{res}', block)
             cur_layer_idx += block.num_layers
+        self.proj_dim = proj_dim
         self.mapping = MappingNetwork(z_dim=0, c_dim=1, w_dim=proj_dim, num_ws=None, w_avg_beta=None, **mapping_kwargs)
-        self.b4 = ClassifierEpilogue(channels_dict[4], proj_dim=proj_dim, num_classes=c_dim, resolution=4, **epilogue_kwargs, **common_kwargs)
+        self.b4 = DiscriminatorEpilogue(channels_dict[4], cmap_dim=proj_dim, resolution=4, **epilogue_kwargs, **common_kwargs)
+        self.cls = torch.nn.Linear(proj_dim, c_dim)
 
     def forward(self, img: torch.Tensor, t: torch.Tensor, **block_kwargs):
         misc.assert_shape(img, [None, self.img_channels, self.img_resolution, self.img_resolution])
@@ -116,7 +69,10 @@ class Classifier(torch.nn.Module):
         x = None
         for res in self.block_resolutions:
             x, img = getattr(self, f'b{res}')(x, img, **block_kwargs)
-        return self.b4(x, img, self.mapping(None, t))
+        h = self.b4.features(x, img)
+        projection = torch.nn.functional.normalize(h, dim=1)
+        logits = torch.nn.functional.normalize(self.cls(h * self.mapping(None, t) * np.sqrt(self.proj_dim)), dim=1)
+        return projection, logits
 
     def extra_repr(self) -> str:
         return f'c_dim={self.c_dim:d}, img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}'

@@ -727,9 +727,9 @@ class DiscriminatorEpilogue(torch.nn.Module):
         self.fc = FullyConnectedLayer(in_channels * (resolution ** 2), in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
-    def forward(self, x: torch.Tensor, img: torch.Tensor, cmap: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
+    def features(self, x: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+        """The output layer's features [N, cmap_dim] (or [N, 1]) before the projection onto cmap, in float32."""
         misc.assert_shape(x, [None, self.in_channels, self.resolution, self.resolution])
-        _ = force_fp32 # the epilogue always runs in float32
         dtype = torch.float32
         memory_format = torch.contiguous_format
 
@@ -745,14 +745,18 @@ class DiscriminatorEpilogue(torch.nn.Module):
             x = self.mbstd(x)
         x = self.conv(x)
         x = self.fc(x.flatten(1))
-        x = self.out(x)
+        return self.out(x)
+
+    def forward(self, x: torch.Tensor, img: torch.Tensor, cmap: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
+        _ = force_fp32 # the epilogue always runs in float32
+        x = self.features(x, img)
 
         # Projection discriminator (Miyato & Koyama 2018): the logit is the scaled inner product with cmap.
         if self.cmap_dim > 0:
             misc.assert_shape(cmap, [None, self.cmap_dim])
             x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
 
-        assert x.dtype == dtype
+        assert x.dtype == torch.float32
         return x
 
     def extra_repr(self) -> str:
