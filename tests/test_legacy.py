@@ -506,19 +506,23 @@ def test_official_projected_gan_pickle(name, capsys):
     img = data['G_ema'](torch.from_numpy(data['z']), torch.from_numpy(data['c']))
     np.testing.assert_allclose(img.detach().numpy(), data['img'], rtol=0, atol=2e-5) # float32 rounding differs between CPU kernels (AVX2, AVX-512) and thread counts
 
+def assert_seed_pngs(outdir, G, seeds, label, **G_kwargs):
+    """outdir/seedNNNN.png are G's images of RandomState(seed) latents and this label, pixels as the official tools
+    round them (grayscale PNGs for 1 channel)."""
+    for seed in seeds:
+        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+        img = G(z, label, **G_kwargs).detach()
+        expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
+        with PIL.Image.open(outdir / f'seed{seed:04d}.png') as image:
+            np.testing.assert_array_equal(np.array(image), expected[:, :, 0] if expected.shape[2] == 1 else expected)
+
 def test_official_projected_gan_pickle_through_generate(tmp_path, monkeypatch):
     # generate.py with the release's conditional fastgan_lite pickle (no noise injection: deterministic pixels).
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
     path = os.path.join(DATA_DIR, 'projected_gan_reference-fastgan_lite_cond.pkl')
     outdir = tmp_path / 'out'
     run_cli(generate.main, args=[f'--network={path}', '--seeds=2,9', '--class=5', f'--outdir={outdir}'], prog='generate.py')
-    G = legacy.open_network(path)['G_ema']
-    for seed in [2, 9]:
-        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
-        img = G(z, torch.eye(10)[[5]]).detach()
-        expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
-        with PIL.Image.open(outdir / f'seed{seed:04d}.png') as image:
-            np.testing.assert_array_equal(np.array(image), expected)
+    assert_seed_pngs(outdir, legacy.open_network(path)['G_ema'], [2, 9], torch.eye(10)[[5]])
 
 #----------------------------------------------------------------------------
 # Official Diffusion-InsGen snapshots: persistent G, D, G_ema, D_ema and contrastive heads (training.contrastive_head.CLHead),
@@ -556,10 +560,4 @@ def test_official_insgen_snapshot_through_generate(tmp_path, monkeypatch):
     path = os.path.join(DATA_DIR, 'insgen_reference.pkl')
     outdir = tmp_path / 'out'
     run_cli(generate.main, args=[f'--network={path}', '--seeds=3,8', '--noise-mode=const', f'--outdir={outdir}'], prog='generate.py')
-    G = legacy.open_network(path)['G_ema']
-    for seed in [3, 8]:
-        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
-        img = G(z, torch.zeros([1, 0]), noise_mode='const').detach()
-        expected = (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0, :, :, 0].numpy()
-        with PIL.Image.open(outdir / f'seed{seed:04d}.png') as image:
-            np.testing.assert_array_equal(np.array(image), expected)
+    assert_seed_pngs(outdir, legacy.open_network(path)['G_ema'], [3, 8], torch.zeros([1, 0]), noise_mode='const')
