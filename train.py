@@ -166,8 +166,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     if opts.subset is not None:
         if opts.subset > num_images:
             raise dnnlib.UserError(f'--subset={opts.subset}: the dataset has {num_images} images')
-        num_images = c.training_set_kwargs.max_size = opts.subset
-        training_set = dnnlib.util.construct_class_by_name(**c.training_set_kwargs)
+        num_images = opts.subset # the training loop's dataset keeps this many (resolution, channels and labels stay)
     c.training_set_kwargs.max_size = num_images
     dataset_name = training_set.name
 
