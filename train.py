@@ -29,7 +29,7 @@ ADA_KIMG = 500      # StyleGAN2-ADA's and StyleGAN3's speed of ADA's p, for --no
 
 # Knobs of a preset that the command line sets, and the option that sets each.
 KNOB_OPTIONS = dict(batch='--batch', gamma='--gamma', kimg='--kimg', d_pos='--d_pos', freezed='--freezed', rqs='--rqs', fqs='--fqs', cl_on_g='--no_cl_on_g',
-                    t_max_c='--t_max_c')
+                    t_max_c='--t_max_c', steps='--steps', eta='--eta', t_embed='--t_embed')
 
 # Overlays (configs/overlays/) and the train.py switch of each.
 OVERLAY_OPTIONS = dict(insgen='--insgen', dudgan='--dudgan')
@@ -38,13 +38,16 @@ OVERLAY_OPTIONS = dict(insgen='--insgen', dudgan='--dudgan')
 
 def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = None, overrides: Optional[dict] = None,
                    fp32: bool = False, nhwc: bool = False, transfer: bool = False, overlays: tuple = (),
-                   num_images: Optional[int] = None, mirror: bool = False) -> Tuple[dnnlib.EasyDict, int]:
+                   num_images: Optional[int] = None, mirror: bool = False, diffusion: Optional[bool] = None) -> Tuple[dnnlib.EasyDict, int]:
     """The preset configs/CFG.yaml evaluated for this run (shared by train.py and benchmarks/): returns (preset,
     batch_gpu). overrides: knob -> value from the command line (None values ignored); transfer: the run starts from
     the weights of another run (--resume of a pickle without a resume state); overlays: configs/overlays/ names
-    merged over the preset; num_images, mirror: the dataset's size without x-flips and whether they are on.
+    merged over the preset; num_images, mirror: the dataset's size without x-flips and whether they are on;
+    diffusion: --diffusion / --no-diffusion, None = the preset's default (its diffusion.enabled, else on), which
+    the preset's expressions see as `diffusion` and which is returned as preset.diffusion.enabled.
     UserError on bad input."""
     spec = presets.load_preset(cfg, overlays=overlays)
+    diffusion = spec.get('diffusion', {}).get('enabled', True) if diffusion is None else diffusion
     overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
     dataset_facts = dict(num_images=num_images, mirror=mirror) if num_images is not None else {}
     knobs = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, **dataset_facts), overrides=overrides, option_names=KNOB_OPTIONS, sections=False)
@@ -56,7 +59,9 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
         raise dnnlib.UserError(f'--batch={batch} must be a multiple of --batch-gpu={batch_gpu} times --gpus={gpus}')
     if 'mbstd' in knobs and batch_gpu % min(knobs.mbstd, batch_gpu) != 0:
         raise dnnlib.UserError(f'--batch-gpu={batch_gpu} must be a multiple of the minibatch-stddev group size {knobs.mbstd} of --cfg={cfg}')
-    preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, transfer=transfer, **dataset_facts), overrides=overrides, option_names=KNOB_OPTIONS)
+    preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, transfer=transfer, diffusion=diffusion, **dataset_facts),
+                             overrides=overrides, option_names=KNOB_OPTIONS)
+    preset.diffusion = dnnlib.EasyDict(preset.diffusion, enabled=diffusion)
     for knob in ['rqs', 'fqs']:
         if knob in preset and preset[knob] < 1:
             raise dnnlib.UserError(f'{KNOB_OPTIONS[knob]}={preset[knob]}: a queue needs at least 1 negative' + ('' if knob in overrides else f' (5% of {num_images} images; give it)'))
@@ -189,8 +194,8 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
         raise dnnlib.UserError('--rqs, --fqs and --no_cl_on_g are options of InsGen: add --insgen')
     preset, batch_gpu = resolve_preset(cfg, res=c.training_set_kwargs.resolution, gpus=opts.gpus, batch_gpu=opts.batch_gpu,
         overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg, d_pos=opts.d_pos, freezed=opts.freezed, rqs=opts.rqs, fqs=opts.fqs,
-                       cl_on_g=False if opts.no_cl_on_g else None, t_max_c=opts.t_max_c),
-        fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer, overlays=overlays, num_images=num_images, mirror=opts.mirror)
+                       cl_on_g=False if opts.no_cl_on_g else None, t_max_c=opts.t_max_c, steps=opts.steps, eta=opts.eta, t_embed=opts.t_embed),
+        fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer, overlays=overlays, num_images=num_images, mirror=opts.mirror, diffusion=opts.diffusion)
     presets.check_classes(preset, cfg, common_kwargs=dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels))
     c.family = preset.family
     c.network_kwargs = preset.networks
@@ -207,6 +212,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.diffusion_kwargs = None
     aug = opts.aug or preset.diffusion.get('aug', 'no')
     diffusion = dnnlib.EasyDict(preset.diffusion)
+    use_diffusion = diffusion.pop('enabled')
     for key in ['target', 'ada_kimg', 'ada_maxp', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
         if opts[key] is not None:
             diffusion[key] = opts[key]
@@ -223,7 +229,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     for kwargs in [diffusion, *c.companion_diffusions.values()]:
         if not 1 <= kwargs.get('t_min', 10) <= kwargs.get('t_max', 1000):
             raise dnnlib.UserError(f'--t_min and --t_max: expected 1 <= t_min <= t_max, got {kwargs.get("t_min", 10)} and {kwargs.get("t_max", 1000)}')
-    if opts.diffusion:
+    if use_diffusion:
         c.diffusion_kwargs = diffusion
     elif aug != 'no':
         # The baselines: ADA (p adapting as in StyleGAN2-ADA, over its 500 kimg unless --ada_kimg) or DiffAugment,
@@ -251,7 +257,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
             c.ema_rampup = None # the ramp-up only makes sense from scratch
 
     desc = f'{dataset_name}-{cfg}' + ''.join(f'-{name}' for name in overlays) + f'-gpus{c.num_gpus}-batch{c.batch_size}' + (f'-gamma{preset.gamma:g}' if 'gamma' in preset else '')
-    desc += '-diffusion' if opts.diffusion else '-nodiffusion'
+    desc += '-diffusion' if use_diffusion else '-nodiffusion'
     if aug != 'no':
         desc += f'-{aug}'
     if opts.subset is not None:
@@ -309,6 +315,16 @@ def positive(ctx, param, value):
         raise click.BadParameter(f'{value} must be positive')
     return value
 
+def parse_eta(ctx, param, value):
+    """click callback: a schedule name, or comma-separated numbers as a list (their count and signs are checked
+    against the preset, by DifGANLoss)."""
+    if value is None or re.fullmatch(r'[a-z]+', value):
+        return value
+    try:
+        return [float(item) for item in value.split(',')]
+    except ValueError:
+        raise click.BadParameter(f'"{value}": expected a schedule name or comma-separated numbers') from None
+
 def non_negative(ctx, param, value):
     """click callback: reject negative values with the option's name."""
     if value is not None and value < 0:
@@ -331,7 +347,7 @@ def non_negative(ctx, param, value):
 @click.option('--gamma',         help='R1 regularization weight [default: preset]', metavar='FLOAT', type=float, callback=non_negative)
 @click.option('--kimg',          help='Training duration [default: preset]', metavar='KIMG', type=float, callback=positive)
 # Diffusion.
-@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D (--no-diffusion: the plain GAN, with --aug its ADA/DiffAugment baseline)', default=True, show_default=True)
+@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D (--no-diffusion: the plain GAN, with --aug its ADA/DiffAugment baseline) [default: preset, on; difgan: off]', default=None)
 @click.option('--aug',           help='Augmentation in front of the diffusion [default: preset, no; --insgen: ada]', type=click.Choice(['no', 'ada', 'diff']))
 @click.option('--d_pos',         help='ProjectedGAN: diffusion on the pretrained features (first) or after cross-scale mixing (last) [default: preset, first]', type=click.Choice(['first', 'last']))
 @click.option('--target',        help='Target E[sign(D(x_t real))] for adapting T [default: preset, 0.6]', metavar='FLOAT', type=float)
@@ -352,6 +368,10 @@ def non_negative(ctx, param, value):
 @click.option('--dudgan',        help='DuDGAN: a classifier C on its own diffusion, its contrastive loss in G\'s (StyleGAN2 presets, --cond=1; configs/overlays/dudgan.yaml)', is_flag=True)
 @click.option('--t_max_c',       help='DuDGAN: largest T of C\'s diffusion [default: 300]', metavar='INT', type=click.IntRange(min=1))
 # Misc.
+@click.option('--steps',         help='DifGAN: generator steps T (1: the high-dimensional GAN) [default: preset, 4]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--eta',           help='DifGAN: weights of the outputs z_(T-1)..z_0 in the losses: uniform, final, linear or T comma-separated numbers [default: preset, uniform]', metavar='NAME|LIST', callback=parse_eta)
+@click.option('--t_embed',       help='DifGAN: timestep embedding of the generator steps [default: preset, sinusoidal]', type=click.Choice(['sinusoidal', 'scalar', 'none']))
+
 @click.option('--resume',        help='Resume: latest (newest snapshot under --outdir) or a snapshot of ours continues exactly; other pickles give their weights only', metavar='[latest|PATH|URL]')
 @click.option('--snap',          help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
 @click.option('--tick',          help='Progress print interval', metavar='KIMG', type=float, callback=positive, default=4, show_default=True)

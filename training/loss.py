@@ -330,6 +330,101 @@ class DuDGANLoss(StyleGAN2Loss):
 
 #----------------------------------------------------------------------------
 
+class DCGANLoss(StyleGAN2Loss):
+    """StyleGAN2Loss for generators without a mapping network (DCGAN): G(z, c) makes the images; the non-saturating
+    logistic loss is DCGAN's binary cross-entropy on logits. No style mixing or path length; R1 only when r1_gamma
+    is set (DCGAN has none)."""
+    def __init__(self, device, G, D, diffusion=None, r1_gamma=0, style_mixing_prob=0, pl_weight=0, **stylegan2_kwargs):
+        super().__init__(device=device, G=G, D=D, diffusion=diffusion, r1_gamma=r1_gamma, style_mixing_prob=style_mixing_prob, pl_weight=pl_weight, **stylegan2_kwargs)
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False):
+        return self.G(z, c, update_emas=update_emas), None
+
+#----------------------------------------------------------------------------
+
+ETA_SCHEDULES = ('uniform', 'final', 'linear')
+
+def difgan_eta(eta, steps: int) -> np.ndarray:
+    """DifGAN's weights of the intermediate outputs z_{T-1}, ..., z_0 (generation order), normalized to sum 1: a
+    schedule name ('uniform': equal; 'final': z_0 only, a plain GAN with an unrolled G; 'linear': 1, 2, ..., T, later
+    outputs weigh more) or T non-negative numbers. ValueError naming --eta otherwise."""
+    if isinstance(eta, str):
+        if eta not in ETA_SCHEDULES:
+            raise ValueError(f'--eta={eta}: expected {", ".join(ETA_SCHEDULES)} or {steps} comma-separated weights')
+        weights = dict(uniform=np.ones(steps), final=np.eye(steps)[-1], linear=np.arange(1, steps + 1))[eta]
+    else:
+        weights = np.asarray(eta, dtype=np.float64).reshape(-1)
+        if len(weights) != steps:
+            raise ValueError(f'--eta: {len(weights)} weights for {steps} generator steps (--steps); expected one per step, z_(T-1) first')
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+            raise ValueError(f'--eta={",".join(f"{w:g}" for w in weights)}: expected non-negative weights, not all 0')
+    return weights / weights.sum()
+
+class DifGANLoss(DCGANLoss):
+    """DifGAN: G unrolled over T steps (training/networks_difgan.py), D judges every intermediate output z_k.
+    D: softplus(-D(x)) + sum_k eta_k softplus(D(z_k)), i.e. -sum_k eta_k [log D(x) + log(1 - D(z_k))] with the eta
+    summing to 1; G: sum_k eta_k softplus(-D(z_k)), the non-saturating form of sum_k eta_k log(1 - D(z_k)).
+    Outputs with eta_k = 0 are not shown to D. Gradients of every term flow back through all earlier steps."""
+    def __init__(self,
+        device,                         # torch.device the loss runs on
+        G,                              # training.networks_difgan.Generator
+        D,                              # timestep-aware D (t = 0 for every z_k unless a diffusion is given)
+        diffusion           = None,     # training.diffusion.Diffusion in front of D, or None (DifGAN's own setting)
+        eta                 = 'uniform',# weights of z_(T-1), ..., z_0: a name of ETA_SCHEDULES or T numbers (see difgan_eta)
+        **dcgan_kwargs,                 # r1_gamma, ...: see DCGANLoss
+    ):
+        super().__init__(device=device, G=G, D=D, diffusion=diffusion, **dcgan_kwargs)
+        weights = difgan_eta(eta, G.steps)
+        self.active = torch.as_tensor(np.flatnonzero(weights), device=device)
+        self.eta = torch.as_tensor(weights[weights > 0], dtype=torch.float32, device=device)
+
+    @staticmethod
+    def check_kwargs(kwargs: dict, networks: dict) -> None:
+        difgan_eta(kwargs.get('eta', 'uniform'), networks['G'].steps)
+
+    def run_G_steps(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> torch.Tensor:
+        """The outputs with eta_k > 0, [N, K, C, H, W]."""
+        return self.G(z, c, return_steps=True, update_emas=update_emas)[:, 1:][:, self.active]
+
+    def run_D_steps(self, steps_img: torch.Tensor, c: torch.Tensor, blur_sigma: float = 0, update_emas: bool = False) -> torch.Tensor:
+        """D's logits of every output, [N, K], in one batch."""
+        N, K = steps_img.shape[:2]
+        logits = self.run_D(steps_img.flatten(0, 1), c.repeat_interleave(K, dim=0), blur_sigma=blur_sigma, update_emas=update_emas)
+        return logits.reshape(N, K)
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']
+        blur_sigma = self.blur_sigma(cur_nimg)
+        if phase in ['Gmain', 'Gboth']:
+            with torch.autograd.profiler.record_function('Gmain_forward'):
+                gen_logits = self.run_D_steps(self.run_G_steps(gen_z, gen_c), gen_c, blur_sigma=blur_sigma)
+                training_stats.report('Loss/scores/fake', gen_logits[:, -1])
+                training_stats.report('Loss/signs/fake', gen_logits[:, -1].sign())
+                loss_Gmain = (torch.nn.functional.softplus(-gen_logits) * self.eta).sum(dim=1)
+                training_stats.report('Loss/G/loss', loss_Gmain)
+            with torch.autograd.profiler.record_function('Gmain_backward'):
+                loss_Gmain.mean().mul(gain).backward()
+        if phase in ['Dmain', 'Dboth']:
+            with torch.autograd.profiler.record_function('Dgen_forward'):
+                gen_logits = self.run_D_steps(self.run_G_steps(gen_z, gen_c, update_emas=True), gen_c, blur_sigma=blur_sigma, update_emas=True)
+                training_stats.report('Loss/scores/fake', gen_logits[:, -1])
+                training_stats.report('Loss/signs/fake', gen_logits[:, -1].sign())
+                loss_Dgen = (torch.nn.functional.softplus(gen_logits) * self.eta).sum(dim=1)
+            with torch.autograd.profiler.record_function('Dgen_backward'):
+                loss_Dgen.mean().mul(gain).backward()
+            with torch.autograd.profiler.record_function('Dreal_forward'):
+                real_logits = self.run_D(real_img.detach(), real_c, blur_sigma=blur_sigma)
+                training_stats.report('Loss/scores/real', real_logits)
+                training_stats.report('Loss/signs/real', real_logits.sign())
+                loss_Dreal = torch.nn.functional.softplus(-real_logits)
+                training_stats.report('Loss/D/loss', loss_Dgen[:, None] + loss_Dreal)
+            with torch.autograd.profiler.record_function('Dreal_backward'):
+                loss_Dreal.mean().mul(gain).backward()
+        if phase in ['Dreg', 'Dboth'] and self.r1_gamma != 0:
+            super().accumulate_gradients('Dreg', real_img, real_c, gen_z, gen_c, gain, cur_nimg)
+
+#----------------------------------------------------------------------------
+
 class ProjectedGANLoss(Loss):
     """Hinge loss of Projected GANs on the multi-scale logits of the projected D, whose feature maps the diffusion
     acts on (D draws the timesteps); G raises D's logits of its images. No regularization: Greg/Dreg do nothing.

@@ -12,7 +12,8 @@ A preset file has
     optimizers:         name -> class_name and kwargs of each trained network's optimizer
     reg_intervals:      name -> lazy regularization interval in minibatches, null = regularization fused in
     loss:               class_name and kwargs of the loss, which declares the phases of each network
-    diffusion:          the family's default training.diffusion.Diffusion kwargs (command-line options override)
+    diffusion:          the family's default training.diffusion.Diffusion kwargs (command-line options override);
+                        `enabled: false` makes --no-diffusion the family's default (DifGAN)
     step_with:          name -> host network, for networks stepped in the host's main phases (InsGen's heads: D)
     momentum_copies:    name -> {network, momentum}: a copy following a network, given to the loss (InsGen's D_ema)
     companion_diffusions: name -> overrides of the diffusion options for a further diffusion given to the loss
@@ -24,7 +25,7 @@ preset in the same way; its `requires_family` names the family of the presets it
 Any value may be an expression, a string starting with '=': arithmetic, comparisons, `a if cond else b`, and
 min, max, int, float, round, abs, over the knobs and what train.py provides: res (training resolution), gpus,
 num_images (the dataset's images, without x-flips) and mirror (x-flips on), and, in the sections, batch_gpu,
-fp32, nhwc, transfer (True when --resume starts from another run's weights without its training state). StyleGAN2-ADA's 'auto' rules are written this way in auto.yaml.
+fp32, nhwc, diffusion (the adaptive diffusion on), transfer (True when --resume starts from another run's weights without its training state). StyleGAN2-ADA's 'auto' rules are written this way in auto.yaml.
 A knob whose value is the string 'required' must be given on the command line."""
 
 import ast
@@ -230,18 +231,20 @@ def network_classes() -> tuple:
 
 def check_classes(preset: dict, cfg: str, common_kwargs: dict) -> None:
     """PresetError unless every class a resolved preset names exists and accepts its kwargs: the networks are built
-    once on the CPU (a second or two at 1024 px), the loss and optimizers checked against their signatures."""
+    once on the CPU (a second or two at 1024 px), the loss and optimizers checked against their signatures, and
+    a loss with a check_kwargs(kwargs, networks) against the networks (ValueError: the option is wrong)."""
     path = preset_path(cfg)
     def find(where: str, class_name: Any):
         try:
             return dnnlib.util.get_obj_by_name(class_name)
         except (ImportError, AttributeError, ValueError, TypeError, dnnlib.UserError) as err:
             raise PresetError(f'{path}: {where}: no class "{class_name}"') from err
+    networks = {}
     for name, kwargs in preset.networks.items():
         cls = find(f'networks.{name}.class_name', kwargs.get('class_name'))
         init_kwargs = {key: value for key, value in kwargs.items() if key != 'class_name'}
         try:
-            cls(**init_kwargs, **common_kwargs)
+            networks[name] = cls(**init_kwargs, **common_kwargs)
         except (TypeError, ValueError) as err:
             raise PresetError(f'{path}: networks.{name}: {err}') from err
     checks = [(f'optimizers.{name}', kwargs, dict(params=[torch.zeros([1])])) for name, kwargs in preset.optimizers.items()]
@@ -252,6 +255,11 @@ def check_classes(preset: dict, cfg: str, common_kwargs: dict) -> None:
             inspect.signature(cls).bind(**runtime_kwargs, **{key: value for key, value in kwargs.items() if key != 'class_name'})
         except TypeError as err:
             raise PresetError(f'{path}: {where}: {err} ({cls.__name__})') from err
+        if hasattr(cls, 'check_kwargs'): # a loss whose options depend on the networks (DifGAN's eta on G's steps)
+            try:
+                cls.check_kwargs({key: value for key, value in kwargs.items() if key != 'class_name'}, networks)
+            except ValueError as err:
+                raise PresetError(f'{path}: {where}: {err}') from err
     unknown = set(preset.optimizers) ^ set(preset.networks)
     if unknown:
         raise PresetError(f'{path}: networks and optimizers must name the same networks (differ in {", ".join(sorted(unknown))})')
