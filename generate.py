@@ -107,6 +107,17 @@ def write_grid(images: np.ndarray, fname: str) -> None:
     tiles[:n] = images.transpose(0, 3, 1, 2)
     save_image_grid(tiles, fname, drange=[0, 255], grid_size=(gw, gh))
 
+def write_intermediates(G: torch.nn.Module, seeds: List[int], class_idx: Optional[int], fname: str) -> None:
+    """A multi-step generator's (DifGAN's) outputs z_T (the latent, clipped to [-1, 1]) .. z_0 as one PNG: a row per
+    seed, T + 1 columns, the latents of generate_images."""
+    device = next(G.parameters()).device
+    label = class_label(G, class_idx)
+    z = torch.from_numpy(seed_latents(seeds, G.z_dim)).to(device=device, dtype=torch.float32)
+    with torch.no_grad():
+        steps = G(z, label.repeat([len(seeds), 1]), return_steps=True)            # [N, T + 1, C, H, W]
+    tiles = to_uint8(steps.flatten(0, 1)).transpose(0, 3, 1, 2).astype(np.float32)
+    save_image_grid(tiles, fname, drange=[0, 255], grid_size=(steps.shape[1], len(seeds)))
+
 #----------------------------------------------------------------------------
 
 def check_output(G: torch.nn.Module, network_pkl: str, outdir: str) -> None:
@@ -177,9 +188,10 @@ def parse_seeds(ctx, param, value):
 @click.option('--outdir',     help='Where to save the images', metavar='DIR', required=True)
 @click.option('--batch',      'batch_size', help='Images per forward pass (1 = bit-identical to the official tools; larger is faster, may differ in the last bit)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--grid',       help='Also write all images as one grid, outdir/grid.png', is_flag=True)
+@click.option('--intermediates', help='DifGAN: also write every seed\'s outputs z_T..z_0 as one image, a row per seed, outdir/intermediates.png', is_flag=True)
 @click.option('--safe',       help='Load the .safetensors + .json beside the snapshot instead of unpickling (runs no code from the files)', is_flag=True)
 def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str], truncation_psi: float, class_idx: Optional[int], noise_mode: str,
-         translate: Tuple[float, float], rotate: float, outdir: str, batch_size: int, grid: bool, safe: bool):
+         translate: Tuple[float, float], rotate: float, outdir: str, batch_size: int, grid: bool, intermediates: bool, safe: bool):
     """Generate images from a trained network, one PNG per seed (seed0000.png, ...).
 
     \b
@@ -194,6 +206,9 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
     \b
     # The result of projector.py, rendered again (proj00.png).
     python generate.py --network=PKL --projected-w=out/projected_w.npz --outdir=out
+    \b
+    # DifGAN: the outputs z_T..z_0 of 8 seeds, a row each (intermediates.png).
+    python generate.py --network=PKL --seeds=0-7 --intermediates --outdir=out
     \b
     # A StyleGAN3 pickle, its output shifted and rotated (the input transform of NVIDIA's gen_images.py).
     python generate.py --network=stylegan3-r-afhqv2-512x512.pkl --seeds=0-3 --translate=0.3,0 --rotate=15 --outdir=out
@@ -210,6 +225,10 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
     if projected_w is not None:
         return render_projected_w(G, projected_w, noise_mode, network_pkl, outdir)
     class_label(G, class_idx)
+    if truncation_psi != 1:
+        check_styles(G, network_pkl, f'--trunc={truncation_psi:g}')
+    if intermediates and not hasattr(G, 'steps'):
+        raise dnnlib.UserError(f'--intermediates: --network={network_pkl} has a one-step {type(G).__name__}; the option shows the steps of a multi-step generator (DifGAN)')
     check_output(G, network_pkl, outdir)
     os.makedirs(outdir, exist_ok=True)
 
@@ -224,6 +243,8 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
         print(f'Generated {num_done}/{len(seeds)} images')
     if grid:
         write_grid(np.concatenate(all_images), os.path.join(outdir, 'grid.png'))
+    if intermediates:
+        write_intermediates(G, seeds, class_idx, os.path.join(outdir, 'intermediates.png'))
     print(f'Wrote {len(seeds)} images to "{outdir}"')
 
 #----------------------------------------------------------------------------

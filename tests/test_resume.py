@@ -212,6 +212,12 @@ def test_projected_gan_resumed_run_equals_straight_run(tmp_path):
     runs = straight_killed_resumed(tmp_path, cfg='fastgan_demo')
     assert_resumed_equals_straight(runs, loss_state=set(), lazy_r1=False)
 
+@pytest.mark.parametrize('cfg,args', [('dcgan_demo', []), ('difgan', ['--diffusion', '--steps', '3'])])
+def test_small_families_resumed_run_equals_straight_run(tmp_path, cfg, args):
+    # DCGAN (batch-norm statistics in G and D, no regularization) and DifGAN (its unrolled G, D on every step).
+    runs = straight_killed_resumed(tmp_path, cfg=cfg, args=args)
+    assert_resumed_equals_straight(runs, loss_state={'pl_mean'}, lazy_r1=False) # StyleGAN2Loss's, unused here
+
 def test_resume_rejects_finished_snapshot(runs, tmp_path):
     c = tiny_config(tmp_path / 'again', total_kimg=TOTAL_KIMG, resume_pkl=str(runs.resumed / 'network-snapshot-000000.pkl'))
     with pytest.raises(dnnlib.UserError, match=r'already at --kimg=0.16; raise --kimg'):

@@ -154,6 +154,13 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--data', good, '--t_max_c', '100'], '--t_max_c is an option of DuDGAN: add --dudgan'),
         (['--data', good, '--cfg', 'stylegan3-t', '--gamma', '1', '--dudgan'], '--dudgan: --cfg=stylegan3-t is a stylegan3 preset; dudgan applies to the stylegan2 presets'),
         (['--data', good, '--ada_maxp', '1.5'], "'--ada_maxp'"),
+        (['--cfg', 'difgan', '--steps', '0'], "'--steps': 0 is not in the range x>=1"),
+        (['--cfg', 'difgan', '--eta', '1,2'], 'loss: --eta: 2 weights for 4 generator steps (--steps); expected one per step'),
+        (['--cfg', 'difgan', '--steps', '3', '--eta', '1,-1,1'], '--eta=1,-1,1: expected non-negative weights'),
+        (['--cfg', 'difgan', '--eta', 'cosine'], '--eta=cosine: expected uniform, final, linear or 4 comma-separated weights'),
+        (['--cfg', 'difgan', '--eta', '1,x'], '--eta'),
+        (['--cfg', 'dcgan_demo', '--steps', '2'], '--steps: --cfg=dcgan_demo has no "steps" setting'),
+        (['--data', write_pngs(tmp_path / 'tiny8', [8, 8]), '--cfg', 'dcgan'], 'networks.G: DCGAN makes 16, 32, 64, 128, 256 px images, not 8'),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)
@@ -229,14 +236,18 @@ def tiny_config(run_dir, cfg='demo', args=(), **overrides):
         if kwargs.class_name == 'training.networks_dudgan.Classifier':
             kwargs.proj_dim = 16
     G, D = c.network_kwargs.G, c.network_kwargs.D
-    G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
+    if G.class_name == 'training.networks_difgan.Generator':
+        G.hidden = 16 # its latent is the image
+    else:
+        G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
     if G.class_name == 'training.networks_stylegan3.Generator':
         G.num_layers = 6 # of 14: the same kinds of layers (non-critical, critical, toRGB), in a third of the time
     if D.class_name == 'training.networks_stylegan2.Discriminator':
         D.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
     # p moves 0.032 per update, so it is visible within a few ticks; a low target makes any D that scores reals
     # positive more often than not count as overfitting, which a D this young does within a few minibatches.
-    c.diffusion_kwargs.update(ada_kimg=1, t_max=100, target=0.05)
+    if c.diffusion_kwargs is not None:
+        c.diffusion_kwargs.update(ada_kimg=1, t_max=100, target=0.05)
     c.update(run_dir=str(run_dir), rank=0, progress_bar=False, **overrides)
     os.makedirs(run_dir)
     return c

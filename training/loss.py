@@ -375,8 +375,8 @@ class DifGANLoss(DCGANLoss):
     ):
         super().__init__(device=device, G=G, D=D, diffusion=diffusion, **dcgan_kwargs)
         weights = difgan_eta(eta, G.steps)
-        self.active = torch.as_tensor(np.flatnonzero(weights), device=device)
-        self.eta = torch.as_tensor(weights[weights > 0], dtype=torch.float32, device=device)
+        self.active = np.flatnonzero(weights).tolist()  # plain lists: constants of the run, not part of its resume state
+        self.eta = weights[weights > 0].tolist()
 
     @staticmethod
     def check_kwargs(kwargs: dict, networks: dict) -> None:
@@ -400,7 +400,7 @@ class DifGANLoss(DCGANLoss):
                 gen_logits = self.run_D_steps(self.run_G_steps(gen_z, gen_c), gen_c, blur_sigma=blur_sigma)
                 training_stats.report('Loss/scores/fake', gen_logits[:, -1])
                 training_stats.report('Loss/signs/fake', gen_logits[:, -1].sign())
-                loss_Gmain = (torch.nn.functional.softplus(-gen_logits) * self.eta).sum(dim=1)
+                loss_Gmain = (torch.nn.functional.softplus(-gen_logits) * gen_logits.new_tensor(self.eta)).sum(dim=1)
                 training_stats.report('Loss/G/loss', loss_Gmain)
             with torch.autograd.profiler.record_function('Gmain_backward'):
                 loss_Gmain.mean().mul(gain).backward()
@@ -409,7 +409,7 @@ class DifGANLoss(DCGANLoss):
                 gen_logits = self.run_D_steps(self.run_G_steps(gen_z, gen_c, update_emas=True), gen_c, blur_sigma=blur_sigma, update_emas=True)
                 training_stats.report('Loss/scores/fake', gen_logits[:, -1])
                 training_stats.report('Loss/signs/fake', gen_logits[:, -1].sign())
-                loss_Dgen = (torch.nn.functional.softplus(gen_logits) * self.eta).sum(dim=1)
+                loss_Dgen = (torch.nn.functional.softplus(gen_logits) * gen_logits.new_tensor(self.eta)).sum(dim=1)
             with torch.autograd.profiler.record_function('Dgen_backward'):
                 loss_Dgen.mean().mul(gain).backward()
             with torch.autograd.profiler.record_function('Dreal_forward'):

@@ -1,0 +1,119 @@
+"""The small comparison families end to end, as the StyleGAN2 tests do it: DCGAN with and without the diffusion,
+DifGAN (with and without), the high-dimensional GAN. Each trains a few ticks on the digits at 16 px, its snapshot
+loads in a fresh process without our training package, generate.py renders its seeds (DifGAN also its steps),
+calc_metrics.py scores it, and benchmarks/fid_curves.py draws the scores. Exact resume: tests/test_resume.py."""
+
+import csv
+import json
+import os
+import pickle
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+import calc_metrics
+import generate
+from benchmarks import fid_curves
+from tests.cli_helpers import run_command
+from tests.metrics.helpers import use_fake_detectors
+from tests.test_legacy import assert_seed_pngs
+from tests.test_train import load_in_fresh_process, tiny_config
+from training import training_loop
+
+FAMILIES = [('dcgan_demo', []), ('dcgan_demo', ['--no-diffusion']), ('difgan', []), ('difgan', ['--diffusion', '--steps', '3', '--eta', 'linear']), ('hdgan', [])]
+
+#----------------------------------------------------------------------------
+
+def train_tiny(root, cfg, args):
+    run_dir = root / f'00000-{cfg}'
+    training_loop.training_loop(**tiny_config(run_dir, cfg=cfg, args=args, image_snapshot_ticks=None))
+    return run_dir
+
+@pytest.mark.parametrize('cfg,args', FAMILIES)
+def test_trains_snapshots_and_generates(tmp_path, capsys, cfg, args):
+    run_dir = train_tiny(tmp_path, cfg, args)
+    diffusion = '--diffusion' in args or (cfg == 'dcgan_demo' and '--no-diffusion' not in args)
+    with open(run_dir / 'stats.jsonl') as f:
+        ticks = [json.loads(line) for line in f]
+    for key in ['Loss/G/loss', 'Loss/D/loss', 'Loss/signs/real', 'Loss/scores/fake']:
+        assert np.isfinite(ticks[-1][key]['mean']), key
+    assert ('Progress/diffusion_p' in ticks[-1] and ticks[-1]['Progress/diffusion_p']['mean'] > 0) == diffusion
+    snapshot = run_dir / 'network-snapshot-000000.pkl'
+    with open(snapshot, 'rb') as f:
+        data = pickle.load(f)
+    assert data['family'] == {'dcgan_demo': 'dcgan'}.get(cfg, cfg)
+    assert data['D'].t_aware == diffusion
+    G = data['G_ema']
+    if cfg != 'dcgan_demo':
+        assert G.steps == (3 if '--steps' in args else 4 if cfg == 'difgan' else 1) and G.z_dim == 16 * 16
+    # G_ema is G (ema 0), in eval mode; a fresh process without our training package renders the same images.
+    for a, b in zip(G.parameters(), data['G'].parameters()):
+        assert torch.equal(a, b)
+    result = load_in_fresh_process(str(snapshot), tmp_path / 'fresh')
+    z = torch.from_numpy(np.random.RandomState(7).randn(4, G.z_dim)).float()
+    assert torch.equal(result['img'], G(z, torch.zeros([4, 0])))
+
+    outdir = tmp_path / 'out'
+    code, _out, err = run_command(capsys, generate.main, 'generate.py', f'--network={snapshot}', '--seeds=0-2', f'--outdir={outdir}', *(['--intermediates'] if cfg != 'dcgan_demo' else []))
+    assert code == 0, err
+    assert_seed_pngs(outdir, G, [0, 1, 2], torch.zeros([1, 0]))
+    if cfg != 'dcgan_demo':
+        # A row per seed: z_T (the latent, clipped) .. z_0, z_0 being the seed's image.
+        with PIL.Image.open(outdir / 'intermediates.png') as image:
+            grid = np.array(image)
+        assert grid.shape == (3 * 16, (G.steps + 1) * 16)
+        for row, seed in enumerate([0, 1, 2]):
+            z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+            steps = G(z, torch.zeros([1, 0]), return_steps=True)[0]
+            for col in range(G.steps + 1):
+                expected = (steps[col, 0] * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
+                np.testing.assert_array_equal(grid[row * 16:(row + 1) * 16, col * 16:(col + 1) * 16], expected)
+        with PIL.Image.open(outdir / 'seed0001.png') as image:
+            np.testing.assert_array_equal(np.array(image), grid[16:32, -16:])
+
+@pytest.mark.parametrize('args,words', [(['--trunc=0.7'], '--trunc=0.7 needs one'), (['--intermediates'], '--intermediates: --network=')])
+def test_generate_refuses_what_dcgan_lacks(tmp_path, capsys, args, words):
+    run_dir = train_tiny(tmp_path, 'dcgan_demo', ['--kimg', '0.016'])
+    outdir = tmp_path / 'out'
+    code, _out, err = run_command(capsys, generate.main, 'generate.py', f'--network={run_dir / "network-snapshot-000000.pkl"}', '--seeds=0', f'--outdir={outdir}', *args)
+    assert code == 2 and len(err) == 1 and err[0].startswith('generate.py: error: ') and words in err[0], err
+    assert not outdir.exists()
+
+#----------------------------------------------------------------------------
+
+def test_metrics_and_fid_curves(tmp_path, capsys, monkeypatch):
+    # calc_metrics.py scores every snapshot of two runs (fake detectors); fid_curves.py reads their metric-*.jsonl
+    # into a CSV of exactly those numbers and a PNG; a run without scores is one line.
+    use_fake_detectors(monkeypatch, tmp_path)
+    runs = []
+    for cfg in ['dcgan_demo', 'hdgan']:
+        run_dir = tmp_path / f'00000-{cfg}'
+        training_loop.training_loop(**tiny_config(run_dir, cfg=cfg, image_snapshot_ticks=None, total_kimg=1.1, kimg_per_tick=0.5)) # snapshots 000000, 000001
+        snapshots = sorted(name for name in os.listdir(run_dir) if name.endswith('.pkl'))
+        assert len(snapshots) >= 2
+        for name in snapshots:
+            code, _out, err = run_command(capsys, calc_metrics.main, 'calc_metrics.py', '--network', run_dir / name, '--metrics', 'fid50k_full', '--num-gen', '16')
+            assert code == 0, err
+        runs.append(run_dir)
+    out = tmp_path / 'plots' / 'curves'
+    code, stdout, err = run_command(capsys, fid_curves.main, 'fid_curves.py', *runs, '--labels=DCGAN,HD-GAN', '--floor=3.5', f'--out={out}')
+    assert code == 0, err
+    result = json.loads(stdout[-1])
+    with open(str(out) + '.csv') as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ['run', 'kimg', 'fid50k_full']
+    for label, run_dir in zip(['DCGAN', 'HD-GAN'], runs):
+        with open(run_dir / 'metric-fid50k_full.jsonl') as f:
+            scored = [json.loads(line) for line in f]
+        expected = [[label, str(int(entry['snapshot_pkl'][-10:-4])), str(entry['results']['fid50k_full'])] for entry in scored]
+        assert [row for row in rows[1:] if row[0] == label] == expected
+        assert [value for _, value in result['curves'][label]] == [entry['results']['fid50k_full'] for entry in scored]
+    with PIL.Image.open(str(out) + '.png') as image:
+        assert image.size == (700, 450)
+    code, _stdout, err = run_command(capsys, fid_curves.main, 'fid_curves.py', str(runs[0]), str(tmp_path), f'--out={tmp_path / "x"}')
+    assert code == 2 and len(err) == 1 and 'metric-fid50k_full.jsonl: no such file' in err[0], err
+    assert not (tmp_path / 'x.csv').exists()
+
+#----------------------------------------------------------------------------

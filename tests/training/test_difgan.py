@@ -1,0 +1,125 @@
+"""DifGAN (training/networks_difgan.py, DifGANLoss in training/loss.py): the unrolled generator against a loop of
+its step written out, the eta-weighted losses against their closed form on tiny tensors, gradients through every
+step, the eta schedules and their bad values."""
+
+import numpy as np
+import pytest
+import torch
+
+from training import networks_difgan
+from training.loss import DifGANLoss, difgan_eta
+
+#----------------------------------------------------------------------------
+
+class LinearD(torch.nn.Module):
+    """D(img, c, t) = <w, img> + b: its gradients have a closed form."""
+    def __init__(self, num_features):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn([num_features]) * 0.3)
+        self.b = torch.nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, img, c, t, update_emas=False):
+        assert torch.equal(t, torch.zeros_like(t)) # no diffusion: D sees every z_k at t = 0
+        return (img.flatten(1) @ self.w + self.b)[:, None]
+
+def tiny_generator(steps=3, t_embed='sinusoidal', c_dim=0):
+    torch.manual_seed(0)
+    return networks_difgan.Generator(c_dim=c_dim, img_resolution=4, img_channels=1, steps=steps, hidden=8, t_embed=t_embed, t_embed_dim=8)
+
+def sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+#----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('t_embed', ['sinusoidal', 'scalar', 'none'])
+def test_unrolled_generator_equals_its_steps(t_embed):
+    G = tiny_generator(t_embed=t_embed, c_dim=2)
+    z = torch.randn([5, 16])
+    c = torch.eye(2)[[0, 1, 1, 0, 1]]
+    steps = G(z, c, return_steps=True)
+    assert steps.shape == (5, 4, 1, 4, 4) and G.z_dim == 16
+    x = z
+    assert torch.equal(steps[:, 0].flatten(1), z)
+    for k, t in enumerate([3, 2, 1]):
+        # z_{t-1} = tanh(fc_out(lrelu(fc(lrelu(fc_in(z_t) + emb(t) + emb(c)))))), written out.
+        h = G.fc_in(x) + G.c_embed(c)
+        if t_embed == 'sinusoidal':
+            h = h + G.t_embed(torch.full([5, 1], t))
+        elif t_embed == 'scalar':
+            h = h + G.t_embed.weight[:, 0] * (t / 3)
+        h = torch.nn.functional.leaky_relu(h, 0.2)
+        h = torch.nn.functional.leaky_relu(G.fc_hidden[0](h), 0.2)
+        x = torch.tanh(G.fc_out(h))
+        assert torch.allclose(steps[:, k + 1].flatten(1), x, atol=1e-6), (t_embed, t)
+    assert torch.equal(G(z, c), steps[:, -1])
+    # The steps differ only by t: without an embedding, a second pass from z_(T-1) repeats the first step's map.
+    if t_embed == 'none':
+        assert torch.allclose(G.step(steps[:, 0].flatten(1), 1, c), steps[:, 1].flatten(1))
+
+def test_bad_generator_options():
+    with pytest.raises(ValueError, match='at least 1'):
+        tiny_generator(steps=0)
+    with pytest.raises(ValueError, match='sinusoidal, scalar, none'):
+        tiny_generator(t_embed='learned')
+
+#----------------------------------------------------------------------------
+
+@pytest.mark.parametrize('eta', [[0.2, 0.0, 0.6], 'uniform', 'final'])
+def test_eta_weighted_losses_closed_form(eta):
+    # With D = <w, x> + b: dL_D/db = mean_n[-sigmoid(-D(x_n)) + sum_k eta_k sigmoid(D(z_k,n))] and
+    # dL_G/db = mean_n sum_k eta_k (-sigmoid(-D(z_k,n))), eta normalized; z_k from the unrolled G, D by hand.
+    G = tiny_generator()
+    D = LinearD(16)
+    loss = DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta=eta)
+    real = torch.rand([4, 1, 4, 4]) * 2 - 1
+    z = torch.randn([4, 16])
+    c = torch.zeros([4, 0])
+    weights = {'uniform': np.ones(3), 'final': np.array([0, 0, 1.0])}.get(eta, np.array(eta)) if isinstance(eta, str) else np.array(eta)
+    weights = weights / weights.sum()
+    with torch.no_grad():
+        outputs = G(z, c, return_steps=True)[:, 1:].flatten(2).numpy()    # [N, 3, 16]: z_2, z_1, z_0
+    w, b = D.w.detach().numpy(), D.b.item()
+    d_fake = outputs @ w + b                                            # [N, 3]
+    d_real = real.flatten(1).numpy() @ w + b
+    expected_D = np.mean(-sigmoid(-d_real) + (weights * sigmoid(d_fake)).sum(1))
+    expected_G = np.mean((weights * -sigmoid(-d_fake)).sum(1))
+    loss.accumulate_gradients('Dmain', real, c, z, c, gain=1, cur_nimg=0)
+    assert float(D.b.grad) == pytest.approx(expected_D, rel=1e-5, abs=1e-7)
+    D.b.grad = None
+    loss.accumulate_gradients('Gmain', real, c, z, c, gain=1, cur_nimg=0)
+    assert float(D.b.grad) == pytest.approx(expected_G, rel=1e-5, abs=1e-7)
+
+def test_gradients_reach_every_step():
+    # Only z_0 in the loss ('final'): the gradient still flows back through every step to z_T.
+    G = tiny_generator(steps=4)
+    D = LinearD(16)
+    loss = DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta='final')
+    outputs = []
+    def keep(module, args, out):
+        out.retain_grad()
+        outputs.append(out)
+    hook = G.fc_out.register_forward_hook(keep)
+    z = torch.randn([3, 16], requires_grad=True)
+    loss.accumulate_gradients('Gmain', torch.zeros([3, 1, 4, 4]), torch.zeros([3, 0]), z, torch.zeros([3, 0]), gain=1, cur_nimg=0)
+    hook.remove()
+    assert len(outputs) == 4
+    for k, out in enumerate(outputs):
+        assert out.grad is not None and out.grad.abs().sum() > 0, f'step {k}'
+    assert z.grad.abs().sum() > 0
+    for name, param in G.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+#----------------------------------------------------------------------------
+
+def test_eta_schedules():
+    assert np.allclose(difgan_eta('uniform', 4), [0.25] * 4)
+    assert np.allclose(difgan_eta('final', 3), [0, 0, 1])
+    assert np.allclose(difgan_eta('linear', 3), [1 / 6, 2 / 6, 3 / 6])
+    assert np.allclose(difgan_eta([2, 0, 2], 3), [0.5, 0, 0.5])
+
+@pytest.mark.parametrize('eta,words', [([1, 1], '2 weights for 3 generator steps'), ([1, -1, 1], 'non-negative'), ([0, 0, 0], 'not all 0'), ('cosine', 'uniform, final, linear')])
+def test_bad_eta(eta, words):
+    with pytest.raises(ValueError, match=words):
+        difgan_eta(eta, 3)
+
+#----------------------------------------------------------------------------

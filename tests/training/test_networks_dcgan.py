@@ -1,0 +1,68 @@
+"""DCGAN (training/networks_dcgan.py): the original's layer widths and shapes at 32 and 64 px, the timestep
+projection of the Diffusion-DCGAN discriminator against a hand computation, the sinusoidal embedding's closed form."""
+
+import numpy as np
+import pytest
+import torch
+
+from training import networks_dcgan
+
+#----------------------------------------------------------------------------
+
+def conv_widths(module):
+    return [(m.in_channels, m.out_channels) for m in module.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+
+def test_original_widths_at_64px():
+    # Radford et al.'s 64 px DCGAN: G 100 -> 512 (4x4) -> 256 -> 128 -> 64 -> 3, D 3 -> 64 -> 128 -> 256 -> 512 -> 1.
+    G = networks_dcgan.Generator(z_dim=100, c_dim=0, img_resolution=64, img_channels=3, ngf=64)
+    D = networks_dcgan.Discriminator(c_dim=0, img_resolution=64, img_channels=3, ndf=64, t_aware=False)
+    assert conv_widths(G) == [(100, 512), (512, 256), (256, 128), (128, 64), (64, 3)]
+    assert conv_widths(D) == [(3, 64), (64, 128), (128, 256), (256, 512), (512, 1)]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules()) == 4
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules()) == 3 # none after D's first convolution
+
+@pytest.mark.parametrize('res,channels,c_dim', [(32, 1, 0), (64, 3, 0), (32, 3, 10)])
+def test_shapes(res, channels, c_dim):
+    torch.manual_seed(0)
+    G = networks_dcgan.Generator(z_dim=16, c_dim=c_dim, img_resolution=res, img_channels=channels, ngf=8)
+    D = networks_dcgan.Discriminator(c_dim=c_dim, img_resolution=res, img_channels=channels, ndf=8)
+    z = torch.randn([5, 16])
+    c = torch.nn.functional.one_hot(torch.arange(5) % max(c_dim, 1), max(c_dim, 1)).float()[:, :c_dim]
+    img = G(z, c)
+    assert img.shape == (5, channels, res, res) and img.dtype == torch.float32
+    assert img.abs().max() <= 1 # tanh
+    logits = D(img, c, torch.arange(5)[:, None])
+    assert logits.shape == (5, 1) and torch.isfinite(logits).all()
+
+def test_bad_resolution():
+    for res in [8, 48, 512]:
+        with pytest.raises(ValueError, match=f'not {res}'):
+            networks_dcgan.Generator(z_dim=4, c_dim=0, img_resolution=res, img_channels=1)
+        with pytest.raises(ValueError, match=f'not {res}'):
+            networks_dcgan.Discriminator(c_dim=0, img_resolution=res, img_channels=1)
+
+def test_timestep_projection_by_hand():
+    # logit = out(h) + <e_t(t) + e_c(c), sum over 4x4 of h> / sqrt(channels); t_aware=False: t changes nothing.
+    torch.manual_seed(1)
+    D = networks_dcgan.Discriminator(c_dim=3, img_resolution=16, img_channels=1, ndf=4).eval()
+    img = torch.randn([4, 1, 16, 16])
+    c = torch.eye(3)[[0, 1, 2, 0]]
+    t = torch.tensor([[0], [3], [50], [7]])
+    h = D.main(img)
+    emb = D.t_embed.fc1(torch.nn.functional.silu(D.t_embed.fc0(networks_dcgan.TimestepEmbedding.sinusoidal(t, 128)))) + c @ D.c_embed.weight.T
+    expected = (h * D.out.weight[0]).sum([1, 2, 3])[:, None] + (h.sum([2, 3]) * emb).sum(1, keepdim=True) / np.sqrt(h.shape[1])
+    assert torch.allclose(D(img, c, t), expected, atol=1e-5)
+    assert not torch.allclose(D(img, c, t), D(img, c, t + 1))
+    plain = networks_dcgan.Discriminator(c_dim=0, img_resolution=16, img_channels=1, ndf=4, t_aware=False).eval()
+    assert torch.equal(plain(img, c[:, :0], t), plain(img, c[:, :0], t + 100))
+    assert torch.allclose(plain(img, c[:, :0], t), (plain.main(img) * plain.out.weight[0]).sum([1, 2, 3])[:, None], atol=1e-6)
+
+def test_sinusoidal_embedding_closed_form():
+    # dim 6: frequencies 10000^(-i/2), i = 0, 1, 2 -> 1, 0.01, 0.0001; sines first, then cosines.
+    t = torch.tensor([0, 1, 250])
+    emb = networks_dcgan.TimestepEmbedding.sinusoidal(t, 6)
+    freqs = np.array([1, 1e-2, 1e-4])
+    expected = np.concatenate([np.sin(t.numpy()[:, None] * freqs), np.cos(t.numpy()[:, None] * freqs)], axis=1)
+    assert np.allclose(emb.numpy(), expected, atol=1e-6)
+
+#----------------------------------------------------------------------------
