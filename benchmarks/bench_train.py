@@ -138,7 +138,9 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
 
     if gamma is None and presets.load_preset(cfg).get('gamma') == presets.REQUIRED:
         gamma = DEFAULT_GAMMA # the R1 weight changes no cost; StyleGAN3 presets have no default
-    preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma), fp32=fp32)
+    preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma), fp32=fp32, diffusion=diffusion)
+    diffusion_kwargs = dict(preset.diffusion)
+    diffusion = diffusion_kwargs.pop('enabled')
     batch = preset.batch
     c_dim = COND_DIM if cond else 0
     common_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=channels)
@@ -150,7 +152,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
     diffusion_module = None
     ada_stats = None
     if diffusion:
-        diffusion_module = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **preset.diffusion)
+        diffusion_module = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **diffusion_kwargs)
         diffusion_module = diffusion_module.train().requires_grad_(False).to(device)
         ada_stats = training_stats.Collector(regex='Loss/signs/real')
     loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion_module, **modules, **preset.loss)
@@ -235,7 +237,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
         gamma=preset.get('gamma'),
         cond=cond,
         diffusion=diffusion,
-        fp16_res=preset.networks.G.num_fp16_res if device.type == 'cuda' else 0,
+        fp16_res=preset.networks.G.get('num_fp16_res', 0) if device.type == 'cuda' else 0,
         G_params=sum(param.numel() for param in G.parameters()),
         D_params=sum(param.numel() for param in D.parameters()),
         train_img_per_s=round(batch / train_sec, 3),
@@ -266,7 +268,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
 @click.option('--gamma',        help='R1 weight [default: preset; 2 where the preset requires --gamma]', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--iters',        help='Timed training iterations and generated batches', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
 @click.option('--warmup',       help='Untimed warm-up iterations', metavar='INT', type=click.IntRange(min=0), default=2, show_default=True)
-@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D', default=True, show_default=True)
+@click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D [default: preset, on; difgan: off]', default=None)
 @click.option('--cond',         help='Conditional networks (10 one-hot classes)', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--fp32',         help='Disable mixed precision (CUDA presets with num_fp16_res > 0)', metavar='BOOL', type=bool, default=False, show_default=True)
 def main(cfg: str, res: int, channels: str, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool):

@@ -44,11 +44,11 @@ def fit_classifier(dataset_kwargs: dict, seed: int = 0) -> tuple:
     from sklearn.model_selection import train_test_split
     kwargs = dict(dataset_kwargs, xflip=False, max_size=None)
     try:
-        dataset = dnnlib.util.construct_class_by_name(**kwargs, use_labels=True)
+        dataset = dnnlib.util.construct_class_by_name(**dict(kwargs, use_labels=True))
     except dnnlib.UserError:
         dataset = None
     if dataset is None or not dataset.has_labels or not dataset.has_onehot_labels:
-        name = dnnlib.util.construct_class_by_name(**kwargs, use_labels=False).name
+        name = dnnlib.util.construct_class_by_name(**dict(kwargs, use_labels=False)).name
         raise dnnlib.UserError(f'mode coverage needs class labels, and {name} has none (dataset.json "labels" with class indices)')
     # One pass over the data: each item is (image, one-hot label); thumbnails are taken 1024 images at a time.
     features, labels = [], []
