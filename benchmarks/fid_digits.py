@@ -3,7 +3,8 @@
   - fid_halves: FID between two disjoint halves of the 1797 digits (split by a fixed permutation, seed 0,
     into 898 and 899 images). Both halves come from the same distribution, so this is the FID that sampling
     alone produces at about 900 images per side: the floor below which no generator can be expected to score
-    at that sample size.
+    at that sample size. --half-size=N keeps N images of the first half: the floor for scores of N generated
+    images (FID's bias grows as the sample shrinks).
   - fid_network (with --network): FID of the pickle's G_ema, num_gen generated images (default 1797) against
     all digits, computed by metric_main.calc_metric('fid50k_full', ...) with the dataset options that
     calc_metrics.py derives from the pickle, so it is the number that
@@ -50,13 +51,14 @@ def detector_source(opts: metric_utils.MetricOptions) -> str:
         return f'offline default_1.pt ({metric_utils.find_offline_inception()})'
     return metric_utils.INCEPTION_URL
 
-def fid_between_halves(opts: metric_utils.MetricOptions, seed: int) -> tuple:
-    """FID between two disjoint halves of the dataset, split by a seeded permutation; features of all images
-    are computed (or read from the cache) once. Returns (fid, [size_a, size_b])."""
+def fid_between_halves(opts: metric_utils.MetricOptions, seed: int, first_size: Optional[int] = None) -> tuple:
+    """FID between two disjoint halves of the dataset, split by a seeded permutation, the first cut to its first
+    first_size images when given; features of all images are computed (or read from the cache) once.
+    Returns (fid, [size_a, size_b])."""
     features = metric_utils.compute_feature_stats_for_dataset(opts=opts, detector_url=metric_utils.INCEPTION_URL,
         detector_kwargs=dict(return_features=True), capture_all=True).get_all()
     perm = np.random.RandomState(seed).permutation(len(features))
-    halves = [perm[:len(perm) // 2], perm[len(perm) // 2:]]
+    halves = [perm[:len(perm) // 2][:first_size], perm[len(perm) // 2:]]
     moments = []
     for idx in halves:
         stats = metric_utils.FeatureStats(capture_mean_cov=True)
@@ -70,7 +72,8 @@ def fid_between_halves(opts: metric_utils.MetricOptions, seed: int) -> tuple:
 @click.command(context_settings=dict(max_content_width=120))
 @click.option('--network', 'network_pkl', help='Network pickle trained on the built-in digits (e.g. a demo snapshot)', metavar='PATH')
 @click.option('--num-gen', help='Generated images for fid_network  [default: as many as there are digits, 1797]', type=click.IntRange(min=2), metavar='INT')
-def main(network_pkl: Optional[str], num_gen: Optional[int]):
+@click.option('--half-size', help='Images of the first half in fid_halves: the floor at the sample size of a --num-gen score [default: the whole half, 898]', type=click.IntRange(min=2, max=898), metavar='INT')
+def main(network_pkl: Optional[str], num_gen: Optional[int], half_size: Optional[int]):
     """FID between halves of the built-in digits, and of a network against them."""
     start = time.time()
     if num_gen is not None and network_pkl is None:
@@ -94,7 +97,7 @@ def main(network_pkl: Optional[str], num_gen: Optional[int]):
     fid_network = None
     # The metrics code reports progress with print(); keep stdout for the JSON line.
     with contextlib.redirect_stdout(sys.stderr):
-        fid_halves, half_sizes = fid_between_halves(opts, seed=SPLIT_SEED)
+        fid_halves, half_sizes = fid_between_halves(opts, seed=SPLIT_SEED, first_size=half_size)
         if G is not None:
             num_gen = num_images if num_gen is None else num_gen
             result = metric_main.calc_metric('fid50k_full', G=G, dataset_kwargs=network_kwargs, num_gen=num_gen,

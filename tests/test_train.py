@@ -237,7 +237,7 @@ def tiny_config(run_dir, cfg='demo', args=(), **overrides):
             kwargs.proj_dim = 16
     G, D = c.network_kwargs.G, c.network_kwargs.D
     if G.class_name == 'training.networks_difgan.Generator':
-        G.hidden = 16 # its latent is the image
+        G.ngf = 4 # its latent is the image
     else:
         G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
     if G.class_name == 'training.networks_stylegan3.Generator':

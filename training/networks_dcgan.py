@@ -81,6 +81,7 @@ class Generator(torch.nn.Module):
         img_channels,                   # Number of output color channels.
         w_dim           = 0,            # Unused (no mapping network); kept for the StyleGAN interface.
         ngf             = 64,           # Feature-map multiplier.
+        bn_sets         = 1,            # Sets of batch-norm layers, chosen per call (DifGAN: one per generator step).
     ):
         check_resolution(img_resolution)
         super().__init__()
@@ -89,21 +90,21 @@ class Generator(torch.nn.Module):
         self.w_dim = w_dim
         self.img_resolution = img_resolution
         self.img_channels = img_channels
-        layers = [torch.nn.ConvTranspose2d(z_dim + c_dim, channels_at(4, img_resolution, ngf), 4, 1, 0, bias=False)]
-        res = 4
-        while res < img_resolution:
-            layers += [torch.nn.BatchNorm2d(channels_at(res, img_resolution, ngf)), torch.nn.ReLU()]
-            out_channels = channels_at(res * 2, img_resolution, ngf) if res * 2 < img_resolution else img_channels
-            layers += [torch.nn.ConvTranspose2d(channels_at(res, img_resolution, ngf), out_channels, 4, 2, 1, bias=False)]
-            res *= 2
-        self.main = torch.nn.Sequential(*layers, torch.nn.Tanh())
+        resolutions = [2 ** i for i in range(2, int(np.log2(img_resolution)))]     # 4 .. img_resolution / 2
+        out_channels = [channels_at(res * 2, img_resolution, ngf) for res in resolutions[:-1]] + [img_channels]
+        self.convs = torch.nn.ModuleList([torch.nn.ConvTranspose2d(z_dim + c_dim, channels_at(4, img_resolution, ngf), 4, 1, 0, bias=False)])
+        self.convs.extend(torch.nn.ConvTranspose2d(channels_at(res, img_resolution, ngf), out, 4, 2, 1, bias=False) for res, out in zip(resolutions, out_channels))
+        self.norms = torch.nn.ModuleList([torch.nn.ModuleList([torch.nn.BatchNorm2d(channels_at(res, img_resolution, ngf)) for res in resolutions]) for _ in range(bn_sets)])
         init_dcgan_weights(self)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False, **unused_kwargs) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor, bn_set: int = 0, update_emas: bool = False, **unused_kwargs) -> torch.Tensor:
         _ = update_emas # batch norm keeps its statistics in training mode
         misc.assert_shape(z, [None, self.z_dim])
-        x = torch.cat([z.to(torch.float32), c.to(torch.float32)], dim=1) if self.c_dim > 0 else z.to(torch.float32)
-        return self.main(x[:, :, None, None])
+        x = torch.cat([z.to(torch.float32), c.to(torch.float32)], dim=1) if c.shape[1] > 0 else z.to(torch.float32)
+        x = self.convs[0](x[:, :, None, None])
+        for norm, conv in zip(self.norms[bn_set], self.convs[1:]):
+            x = conv(torch.relu(norm(x)))
+        return torch.tanh(x)
 
     def extra_repr(self) -> str:
         return f'z_dim={self.z_dim:d}, c_dim={self.c_dim:d}, img_resolution={self.img_resolution:d}, img_channels={self.img_channels:d}'

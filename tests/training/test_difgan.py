@@ -24,7 +24,7 @@ class LinearD(torch.nn.Module):
 
 def tiny_generator(steps=3, t_embed='sinusoidal', c_dim=0):
     torch.manual_seed(0)
-    return networks_difgan.Generator(c_dim=c_dim, img_resolution=4, img_channels=1, steps=steps, hidden=8, t_embed=t_embed, t_embed_dim=8)
+    return networks_difgan.Generator(c_dim=c_dim, img_resolution=16, img_channels=1, steps=steps, ngf=2, t_embed=t_embed, t_embed_dim=8, t_features=4)
 
 def sigmoid(x):
     return 1 / (1 + np.exp(-x))
@@ -34,27 +34,39 @@ def sigmoid(x):
 @pytest.mark.parametrize('t_embed', ['sinusoidal', 'scalar', 'none'])
 def test_unrolled_generator_equals_its_steps(t_embed):
     G = tiny_generator(t_embed=t_embed, c_dim=2)
-    z = torch.randn([5, 16])
+    z = torch.randn([5, 256])
     c = torch.eye(2)[[0, 1, 1, 0, 1]]
     steps = G(z, c, return_steps=True)
-    assert steps.shape == (5, 4, 1, 4, 4) and G.z_dim == 16
-    x = z
+    assert steps.shape == (5, 4, 1, 16, 16) and G.z_dim == 256
     assert torch.equal(steps[:, 0].flatten(1), z)
+    x = z
     for k, t in enumerate([3, 2, 1]):
-        # z_{t-1} = tanh(fc_out(lrelu(fc(lrelu(fc_in(z_t) + emb(t) + emb(c)))))), written out.
-        h = G.fc_in(x) + G.c_embed(c)
-        if t_embed == 'sinusoidal':
-            h = h + G.t_embed(torch.full([5, 1], t))
-        elif t_embed == 'scalar':
-            h = h + G.t_embed.weight[:, 0] * (t / 3)
-        h = torch.nn.functional.leaky_relu(h, 0.2)
-        h = torch.nn.functional.leaky_relu(G.fc_hidden[0](h), 0.2)
-        x = torch.tanh(G.fc_out(h))
+        # z_{t-1} = DCGAN G(z_t normalized per pixel over the batch, [label, embedding of t]) with step t's batch
+        # norms, written out.
+        embedding = {'sinusoidal': lambda: G.t_embed(torch.full([5, 1], t)), 'scalar': lambda: torch.full([5, 1], t / 3), 'none': lambda: torch.zeros([5, 0])}[t_embed]()
+        normalized = (x - x.mean(0)) / (x.var(0, unbiased=False) + 1e-5).sqrt() # the step's input batch norm (training mode)
+        h = G.net.convs[0](torch.cat([normalized, c, embedding], dim=1)[:, :, None, None])
+        for norm, conv in zip(G.net.norms[t - 1], G.net.convs[1:]):
+            h = conv(torch.relu(norm(h)))
+        x = torch.tanh(h).flatten(1)
         assert torch.allclose(steps[:, k + 1].flatten(1), x, atol=1e-6), (t_embed, t)
-    assert torch.equal(G(z, c), steps[:, -1])
-    # The steps differ only by t: without an embedding, a second pass from z_(T-1) repeats the first step's map.
-    if t_embed == 'none':
-        assert torch.allclose(G.step(steps[:, 0].flatten(1), 1, c), steps[:, 1].flatten(1))
+    assert torch.allclose(G(z, c), steps[:, -1], atol=1e-6)
+
+def test_each_step_its_own_batch_norm():
+    # In eval mode every step normalizes with its own statistics: changing the statistics of step t = 1 (the last)
+    # changes z_0 only; training mode updates the statistics of every step.
+    G = tiny_generator()
+    z = torch.randn([4, 256])
+    c = torch.zeros([4, 0])
+    all_norms = [*G.input_norms, *[norm for norms in G.net.norms for norm in norms]]
+    before = [norm.running_mean.clone() for norm in all_norms]
+    G(z, c)
+    assert all(not torch.equal(norm.running_mean, old) for norm, old in zip(all_norms, before))
+    G.eval()
+    steps = G(z, c, return_steps=True)
+    G.net.norms[0][0].running_mean += 1
+    changed = G(z, c, return_steps=True)
+    assert torch.equal(changed[:, :3], steps[:, :3]) and not torch.allclose(changed[:, 3], steps[:, 3])
 
 def test_bad_generator_options():
     with pytest.raises(ValueError, match='at least 1'):
@@ -69,15 +81,15 @@ def test_eta_weighted_losses_closed_form(eta):
     # With D = <w, x> + b: dL_D/db = mean_n[-sigmoid(-D(x_n)) + sum_k eta_k sigmoid(D(z_k,n))] and
     # dL_G/db = mean_n sum_k eta_k (-sigmoid(-D(z_k,n))), eta normalized; z_k from the unrolled G, D by hand.
     G = tiny_generator()
-    D = LinearD(16)
+    D = LinearD(256)
     loss = DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta=eta)
-    real = torch.rand([4, 1, 4, 4]) * 2 - 1
-    z = torch.randn([4, 16])
+    real = torch.rand([4, 1, 16, 16]) * 2 - 1
+    z = torch.randn([4, 256])
     c = torch.zeros([4, 0])
     weights = {'uniform': np.ones(3), 'final': np.array([0, 0, 1.0])}.get(eta, np.array(eta)) if isinstance(eta, str) else np.array(eta)
     weights = weights / weights.sum()
     with torch.no_grad():
-        outputs = G(z, c, return_steps=True)[:, 1:].flatten(2).numpy()    # [N, 3, 16]: z_2, z_1, z_0
+        outputs = G(z, c, return_steps=True)[:, 1:].flatten(2).numpy()    # [N, 3, 256]: z_2, z_1, z_0
     w, b = D.w.detach().numpy(), D.b.item()
     d_fake = outputs @ w + b                                            # [N, 3]
     d_real = real.flatten(1).numpy() @ w + b
@@ -92,15 +104,15 @@ def test_eta_weighted_losses_closed_form(eta):
 def test_gradients_reach_every_step():
     # Only z_0 in the loss ('final'): the gradient still flows back through every step to z_T.
     G = tiny_generator(steps=4)
-    D = LinearD(16)
+    D = LinearD(256)
     loss = DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta='final')
     outputs = []
     def keep(module, args, out):
         out.retain_grad()
         outputs.append(out)
-    hook = G.fc_out.register_forward_hook(keep)
-    z = torch.randn([3, 16], requires_grad=True)
-    loss.accumulate_gradients('Gmain', torch.zeros([3, 1, 4, 4]), torch.zeros([3, 0]), z, torch.zeros([3, 0]), gain=1, cur_nimg=0)
+    hook = G.net.register_forward_hook(keep)
+    z = torch.randn([3, 256], requires_grad=True)
+    loss.accumulate_gradients('Gmain', torch.zeros([3, 1, 16, 16]), torch.zeros([3, 0]), z, torch.zeros([3, 0]), gain=1, cur_nimg=0)
     hook.remove()
     assert len(outputs) == 4
     for k, out in enumerate(outputs):
