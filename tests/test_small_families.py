@@ -15,11 +15,12 @@ import torch
 
 import calc_metrics
 import generate
+import train
 from benchmarks import fid_curves
 from tests.cli_helpers import run_command
 from tests.metrics.helpers import use_fake_detectors
 from tests.test_legacy import assert_seed_pngs
-from tests.test_train import load_in_fresh_process, tiny_config
+from tests.test_train import load_in_fresh_process, parse_opts, tiny_config, write_pngs
 from training import training_loop
 
 FAMILIES = [('dcgan_demo', []), ('dcgan_demo', ['--no-diffusion']), ('difgan', []), ('difgan', ['--diffusion', '--steps', '3', '--eta', 'linear']), ('hdgan', [])]
@@ -80,6 +81,22 @@ def test_generate_refuses_what_dcgan_lacks(tmp_path, capsys, args, words):
     code, _out, err = run_command(capsys, generate.main, 'generate.py', f'--network={run_dir / "network-snapshot-000000.pkl"}', '--seeds=0', f'--outdir={outdir}', *args)
     assert code == 2 and len(err) == 1 and err[0].startswith('generate.py: error: ') and words in err[0], err
     assert not outdir.exists()
+
+def test_dcgan_preset_is_the_studys(tmp_path):
+    # The study's CIFAR-10 DCGAN at 64 px: nz 100, ngf = ndf = 64, batch 128, lr G 1.6e-4 / D 1.25e-4, Adam beta1
+    # 0.5, 50 epochs; timestep-aware D only with the diffusion. DifGAN and HD-GAN: no diffusion unless asked.
+    data = write_pngs(tmp_path / 'cifar64', [64] * 2)
+    for args, diffusion in [([], True), (['--no-diffusion'], False)]:
+        c, desc = train.build_config(parse_opts('--outdir', str(tmp_path / 'out'), '--data', data, '--cfg', 'dcgan', *args))
+        assert (c.network_kwargs.G.z_dim, c.network_kwargs.G.ngf, c.network_kwargs.D.ndf, c.batch_size, c.total_kimg) == (100, 64, 64, 128, 2500)
+        assert (c.opt_kwargs.G.lr, c.opt_kwargs.D.lr, c.opt_kwargs.G.betas, c.opt_kwargs.D.betas) == (0.00016, 0.000125, [0.5, 0.999], [0.5, 0.999])
+        assert c.network_kwargs.D.t_aware == diffusion and (c.diffusion_kwargs is not None) == diffusion
+        assert c.ema_kimg == 0 and c.reg_intervals == dict(G=None, D=None) and desc.endswith('-diffusion' if diffusion else '-nodiffusion')
+    for cfg, args, diffusion in [('difgan', [], False), ('difgan', ['--diffusion'], True), ('hdgan', [], False)]:
+        c, desc = train.build_config(parse_opts('--outdir', str(tmp_path / 'out'), '--cfg', cfg, *args))
+        assert c.network_kwargs.D.t_aware == diffusion and (c.diffusion_kwargs is not None) == diffusion and desc.endswith('-diffusion' if diffusion else '-nodiffusion')
+        assert 'enabled' not in (c.diffusion_kwargs or {})
+    assert c.network_kwargs.G.steps == 1 and c.network_kwargs.G.t_embed == 'none'
 
 #----------------------------------------------------------------------------
 

@@ -10,9 +10,12 @@ timestep embedding beside the label, its weights shared by all steps; each step 
 timestep embedding: 'sinusoidal' (DDPM's, through an MLP), 'scalar' (t / T as one input, the naive choice) or
 'none' (the steps told apart by their batch norms alone).
 
-An MLP step network (global from its first layer, like the study's) collapsed to one mode within 10 kimg on the
-digits against DCGAN's D, T = 1 and T = 4 alike, while DCGAN's generator with a 1024-d latent learned several
-classes: hence the convolutional step."""
+Two choices were forced by collapse on the digits (README, "The small comparison models"). An MLP step network
+(global from its first layer) collapsed to one mode within 10 kimg against DCGAN's D, T = 1 and T = 4 alike, while
+DCGAN's generator with a 1024-d latent learned several classes. And every step's input z_t is batch-normalized per
+pixel (no gain, own running statistics): after the first step, z_t is an image whose mean over samples dwarfs its
+differences between samples, the step's batch norms (over samples and positions) then scaled those differences away,
+and T = 2 or 4 collapsed to one mode whatever the eta or timestep embedding."""
 
 import torch
 
