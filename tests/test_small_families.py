@@ -114,6 +114,11 @@ def test_metrics_and_fid_curves(tmp_path, capsys, monkeypatch):
             code, _out, err = run_command(capsys, calc_metrics.main, 'calc_metrics.py', '--network', run_dir / name, '--metrics', 'fid50k_full', '--num-gen', '16')
             assert code == 0, err
         runs.append(run_dir)
+    # A snapshot scored again keeps its newest line.
+    with open(runs[0] / 'metric-fid50k_full.jsonl') as f:
+        first = json.loads(f.readline())
+    with open(runs[0] / 'metric-fid50k_full.jsonl', 'a') as f:
+        f.write(json.dumps(dict(first, results=dict(fid50k_full=123.5))) + '\n')
     out = tmp_path / 'plots' / 'curves'
     code, stdout, err = run_command(capsys, fid_curves.main, 'fid_curves.py', *runs, '--labels=DCGAN,HD-GAN', '--floor=3.5', f'--out={out}')
     assert code == 0, err
@@ -124,6 +129,9 @@ def test_metrics_and_fid_curves(tmp_path, capsys, monkeypatch):
     for label, run_dir in zip(['DCGAN', 'HD-GAN'], runs):
         with open(run_dir / 'metric-fid50k_full.jsonl') as f:
             scored = [json.loads(line) for line in f]
+        if label == 'DCGAN':
+            assert scored[-1]['snapshot_pkl'] == scored[0]['snapshot_pkl']
+            scored = [scored[-1]] + scored[1:-1]
         expected = [[label, str(int(entry['snapshot_pkl'][-10:-4])), str(entry['results']['fid50k_full'])] for entry in scored]
         assert [row for row in rows[1:] if row[0] == label] == expected
         assert [value for _, value in result['curves'][label]] == [entry['results']['fid50k_full'] for entry in scored]
