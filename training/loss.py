@@ -387,10 +387,9 @@ class DifGANLoss(DCGANLoss):
         return self.G(z, c, return_steps=True, update_emas=update_emas)[:, 1:][:, self.active]
 
     def run_D_steps(self, steps_img: torch.Tensor, c: torch.Tensor, blur_sigma: float = 0, update_emas: bool = False) -> torch.Tensor:
-        """D's logits of every output, [N, K], in one batch."""
-        N, K = steps_img.shape[:2]
-        logits = self.run_D(steps_img.flatten(0, 1), c.repeat_interleave(K, dim=0), blur_sigma=blur_sigma, update_emas=update_emas)
-        return logits.reshape(N, K)
+        """D's logits [N, K] of every output, one step's outputs per call: a D with batch norm then sees each step's
+        batch statistics (with all steps in one batch, their differences dwarf a step's collapse)."""
+        return torch.cat([self.run_D(steps_img[:, k], c, blur_sigma=blur_sigma, update_emas=update_emas) for k in range(steps_img.shape[1])], dim=1)
 
     def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
         assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']

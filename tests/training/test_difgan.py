@@ -101,6 +101,20 @@ def test_eta_weighted_losses_closed_form(eta):
     loss.accumulate_gradients('Gmain', real, c, z, c, gain=1, cur_nimg=0)
     assert float(D.b.grad) == pytest.approx(expected_G, rel=1e-5, abs=1e-7)
 
+def test_d_sees_one_step_per_batch():
+    # A D with batch norm must see each step's outputs as a batch of their own (their batch statistics show a
+    # step's collapse); outputs with eta_k = 0 are not shown at all.
+    G = tiny_generator()
+    D = LinearD(256)
+    batches = []
+    D.register_forward_hook(lambda module, args, out: batches.append(args[0].shape[0]))
+    z = torch.randn([5, 256])
+    DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta='uniform').accumulate_gradients('Gmain', None, torch.zeros([5, 0]), z, torch.zeros([5, 0]), gain=1, cur_nimg=0)
+    assert batches == [5, 5, 5]
+    batches.clear()
+    DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta=[1, 0, 1]).accumulate_gradients('Gmain', None, torch.zeros([5, 0]), z, torch.zeros([5, 0]), gain=1, cur_nimg=0)
+    assert batches == [5, 5]
+
 def test_gradients_reach_every_step():
     # Only z_0 in the loss ('final'): the gradient still flows back through every step to z_T.
     G = tiny_generator(steps=4)
