@@ -382,7 +382,7 @@ def non_negative(ctx, param, value):
 @click.option('--metrics',       help='Quality metrics at each snapshot, comma-separated or none [default: preset, fid50k_full; demo: none]', metavar='[NAME|A,B,C|none]')
 @click.option('-n', '--dry-run', help='Print training options and exit', is_flag=True)
 def main(**kwargs):
-    """Train a GAN (StyleGAN2, StyleGAN3, ProjectedGAN: see --cfg; InsGen: --insgen; DuDGAN: --dudgan) with the adaptive diffusion of Diffusion-GAN.
+    """Train a GAN (StyleGAN2, StyleGAN3, ProjectedGAN, DCGAN, DifGAN: see --cfg; InsGen: --insgen; DuDGAN: --dudgan) with the adaptive diffusion of Diffusion-GAN.
 
     \b
     # Built-in demo: digits at 32x32 on the CPU.
@@ -402,6 +402,10 @@ def main(**kwargs):
     \b
     # Diffusion-InsGen (contrastive heads on D, the fork's defaults: ADA in front, uniform t up to 500).
     python train.py --outdir=training-runs --data=afhq-wild.zip --gpus=8 --cfg=paper512 --kimg=25000 --mirror=1 --insgen
+    \b
+    # The small comparison models on the digits: plain DCGAN (without --no-diffusion: Diffusion-DCGAN), DifGAN with 4 steps.
+    python train.py --outdir=training-runs --cfg=dcgan_demo --no-diffusion
+    python train.py --outdir=training-runs --cfg=difgan --steps=4 --eta=uniform
     \b
     # After a preemption: the same command, continuing the newest snapshot exactly.
     python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --resume=latest
