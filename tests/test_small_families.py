@@ -74,7 +74,7 @@ def test_trains_snapshots_and_generates(tmp_path, capsys, cfg, args):
         with PIL.Image.open(outdir / 'seed0001.png') as image:
             np.testing.assert_array_equal(np.array(image), grid[16:32, -16:])
 
-@pytest.mark.parametrize('args,words', [(['--trunc=0.7'], '--trunc=0.7 needs one'), (['--intermediates'], '--intermediates: --network=')])
+@pytest.mark.parametrize('args,words', [(['--trunc=0.7'], '--trunc=0.7: the Generator of --network='), (['--intermediates'], '--intermediates: --network=')])
 def test_generate_refuses_what_dcgan_lacks(tmp_path, capsys, args, words):
     run_dir = train_tiny(tmp_path, 'dcgan_demo', ['--kimg', '0.016'])
     outdir = tmp_path / 'out'
