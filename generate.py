@@ -3,6 +3,7 @@ Diffusion-GAN pickles, by path or URL. One PNG per seed, the same image as the o
 seed: z = RandomState(seed).randn(1, z_dim), img = G_ema(z, one-hot class, truncation_psi, noise_mode),
 pixels = clamp(img * 127.5 + 128, 0, 255) as uint8. Runs on the GPU if there is one, else on the CPU."""
 
+import inspect
 import math
 import os
 from typing import Iterable, Iterator, List, Optional, Tuple
@@ -225,8 +226,8 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
     if projected_w is not None:
         return render_projected_w(G, projected_w, noise_mode, network_pkl, outdir)
     class_label(G, class_idx)
-    if truncation_psi != 1:
-        check_styles(G, network_pkl, f'--trunc={truncation_psi:g}')
+    if truncation_psi != 1 and 'truncation_psi' not in inspect.signature(G.forward).parameters:
+        raise dnnlib.UserError(f'--trunc={truncation_psi:g}: the {type(G).__name__} of --network={network_pkl} has no truncation (no mapping network with w_avg); leave --trunc at 1')
     if intermediates and not hasattr(G, 'steps'):
         raise dnnlib.UserError(f'--intermediates: --network={network_pkl} has a one-step {type(G).__name__}; the option shows the steps of a multi-step generator (DifGAN)')
     check_output(G, network_pkl, outdir)
