@@ -1,4 +1,4 @@
-"""Training and generation speed of a StyleGAN2 preset with the adaptive diffusion, on this machine.
+"""Training and generation speed of a preset (any family) with or without the adaptive diffusion, on this machine.
 
 Measures, on CUDA if available else the CPU:
   - training images/s: G main + D main phases, G_ema update and the diffusion's adaptation every iteration, plus
