@@ -44,7 +44,8 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
     the weights of another run (--resume of a pickle without a resume state); overlays: configs/overlays/ names
     merged over the preset; num_images, mirror: the dataset's size without x-flips and whether they are on;
     diffusion: --diffusion / --no-diffusion, None = the preset's default (its diffusion.enabled, else on), which
-    the preset's expressions see as `diffusion` and which is returned as preset.diffusion.enabled.
+    the preset's expressions see as `diffusion` and which is returned as preset.use_diffusion (preset.diffusion
+    keeps only Diffusion's kwargs).
     UserError on bad input."""
     spec = presets.load_preset(cfg, overlays=overlays)
     diffusion = spec.get('diffusion', {}).get('enabled', True) if diffusion is None else diffusion
@@ -61,7 +62,8 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
         raise dnnlib.UserError(f'--batch-gpu={batch_gpu} must be a multiple of the minibatch-stddev group size {knobs.mbstd} of --cfg={cfg}')
     preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, transfer=transfer, diffusion=diffusion, **dataset_facts),
                              overrides=overrides, option_names=KNOB_OPTIONS)
-    preset.diffusion = dnnlib.EasyDict(preset.diffusion, enabled=diffusion)
+    preset.diffusion = dnnlib.EasyDict({key: value for key, value in preset.diffusion.items() if key != 'enabled'})
+    preset.use_diffusion = diffusion
     for knob in ['rqs', 'fqs']:
         if knob in preset and preset[knob] < 1:
             raise dnnlib.UserError(f'{KNOB_OPTIONS[knob]}={preset[knob]}: a queue needs at least 1 negative' + ('' if knob in overrides else f' (5% of {num_images} images; give it)'))
@@ -212,7 +214,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.diffusion_kwargs = None
     aug = opts.aug or preset.diffusion.get('aug', 'no')
     diffusion = dnnlib.EasyDict(preset.diffusion)
-    use_diffusion = diffusion.pop('enabled')
+    use_diffusion = preset.use_diffusion
     for key in ['target', 'ada_kimg', 'ada_maxp', 'noise_sd', 'ts_dist', 't_min', 't_max', 'beta_schedule']:
         if opts[key] is not None:
             diffusion[key] = opts[key]

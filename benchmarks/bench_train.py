@@ -139,8 +139,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
     if gamma is None and presets.load_preset(cfg).get('gamma') == presets.REQUIRED:
         gamma = DEFAULT_GAMMA # the R1 weight changes no cost; StyleGAN3 presets have no default
     preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma), fp32=fp32, diffusion=diffusion)
-    diffusion_kwargs = dict(preset.diffusion)
-    diffusion = diffusion_kwargs.pop('enabled')
+    diffusion = preset.use_diffusion
     batch = preset.batch
     c_dim = COND_DIM if cond else 0
     common_kwargs = dict(c_dim=c_dim, img_resolution=res, img_channels=channels)
@@ -152,7 +151,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
     diffusion_module = None
     ada_stats = None
     if diffusion:
-        diffusion_module = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **diffusion_kwargs)
+        diffusion_module = dnnlib.util.construct_class_by_name(class_name='training.diffusion.Diffusion', **preset.diffusion)
         diffusion_module = diffusion_module.train().requires_grad_(False).to(device)
         ada_stats = training_stats.Collector(regex='Loss/signs/real')
     loss = dnnlib.util.construct_class_by_name(device=device, diffusion=diffusion_module, **modules, **preset.loss)
