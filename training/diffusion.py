@@ -58,6 +58,15 @@ def get_beta_schedule(beta_schedule: str, beta_start: float, beta_end: float, nu
         raise dnnlib.UserError(f'--beta_schedule: unknown schedule "{beta_schedule}", expected one of {", ".join(BETA_SCHEDULES)}')
     return betas
 
+def vp_betas(beta_min: float, beta_max: float, num_diffusion_timesteps: int, eps_small: float = 1e-3) -> np.ndarray:
+    """Noise variances beta_1..beta_T as float64 [T] of the variance-preserving SDE discretized at T steps (DDGAN's
+    schedule, Xiao et al. 2022): at u_i = eps_small + (1 - eps_small) i / T, i = 0..T, abar(u) = exp(-u^2 (beta_max -
+    beta_min) / 2 - u beta_min), and beta_i = 1 - abar(u_i) / abar(u_(i-1)). DDGAN's defaults: beta_min 0.1, beta_max 20."""
+    T = int(num_diffusion_timesteps)
+    u = eps_small + (1.0 - eps_small) * np.arange(T + 1, dtype=np.float64) / T
+    abar = np.exp(-0.5 * u ** 2 * (beta_max - beta_min) - u * beta_min)
+    return 1.0 - abar[1:] / abar[:-1]
+
 #----------------------------------------------------------------------------
 
 @persistence.persistent_class
