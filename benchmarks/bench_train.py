@@ -124,7 +124,7 @@ def measure_peak(device: torch.device, reps: int) -> dict:
 
 #----------------------------------------------------------------------------
 
-def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool) -> dict:
+def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool, cbase: int = None) -> dict:
     """Build the preset's networks at res x res x channels and time training and generation; returns the JSON record."""
     device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
     torch.manual_seed(0)
@@ -138,7 +138,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
 
     if gamma is None and presets.load_preset(cfg).get('gamma') == presets.REQUIRED:
         gamma = DEFAULT_GAMMA # the R1 weight changes no cost; StyleGAN3 presets have no default
-    preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma), fp32=fp32, diffusion=diffusion)
+    preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma, fmaps=None if cbase is None else cbase / 32768), fp32=fp32, diffusion=diffusion)
     diffusion = preset.use_diffusion
     batch = preset.batch
     c_dim = COND_DIM if cond else 0
@@ -264,19 +264,20 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
 @click.option('--res',          help='Image resolution (power of 2, >= 4)', metavar='INT', type=int, default=32, show_default=True)
 @click.option('--channels',     help='Image channels', type=click.Choice(['1', '3']), default='1', show_default=True)
 @click.option('--batch',        help='Minibatch size [default: preset]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--cbase',        help='channel_base of the StyleGAN2 networks (fmaps x 32768) [default: preset]', metavar='INT', type=click.IntRange(min=1))
 @click.option('--gamma',        help='R1 weight [default: preset; 2 where the preset requires --gamma]', metavar='FLOAT', type=click.FloatRange(min=0))
 @click.option('--iters',        help='Timed training iterations and generated batches', metavar='INT', type=click.IntRange(min=1), default=5, show_default=True)
 @click.option('--warmup',       help='Untimed warm-up iterations', metavar='INT', type=click.IntRange(min=0), default=2, show_default=True)
 @click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D [default: preset, on; difgan: off]', default=None)
 @click.option('--cond',         help='Conditional networks (10 one-hot classes)', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--fp32',         help='Disable mixed precision (CUDA presets with num_fp16_res > 0)', metavar='BOOL', type=bool, default=False, show_default=True)
-def main(cfg: str, res: int, channels: str, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool):
+def main(cfg: str, res: int, channels: str, batch: int, cbase: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool):
     """Benchmark training and generation speed and the fraction of peak FLOP/s achieved; prints one JSON line."""
     if res < 4 or res & (res - 1) != 0:
         raise dnnlib.UserError(f'--res={res}: expected a power of 2, at least 4')
     # Anything the networks or custom ops print goes to stderr, so that stdout carries only the result.
     with contextlib.redirect_stdout(sys.stderr):
-        result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, gamma=gamma, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32)
+        result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, gamma=gamma, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32, cbase=cbase)
     print(json.dumps(result))
 
 #----------------------------------------------------------------------------
