@@ -299,7 +299,10 @@ def training_loop(
         t = torch.zeros([batch_gpu, 1], dtype=torch.int64, device=device)
         # On copies: a forward pass in training mode updates batch-norm statistics and spectral-norm vectors
         # (FastGAN, the projected D), which would make the run depend on this summary.
-        img = misc.print_module_summary(misc.deepcopy_module(G), [z, c])
+        # An iterative sampler (DDPM, DDGAN) is summarized on one step of its network: G.summary_call(z, c) gives
+        # (module, inputs), since the summary keeps every call's outputs.
+        module, inputs = G.summary_call(z, c) if hasattr(G, 'summary_call') else (G, [z, c])
+        img = misc.print_module_summary(misc.deepcopy_module(module), inputs)
         if 'D' in modules:
             misc.print_module_summary(misc.deepcopy_module(modules['D']), [img, c, t])
 
