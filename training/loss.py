@@ -4,6 +4,7 @@ adaptive diffusion (training/diffusion.py) before its timestep-aware discriminat
 import numpy as np
 import torch
 
+import dnnlib
 from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
@@ -483,5 +484,109 @@ class ProjectedGANLoss(Loss):
                 training_stats.report('Loss/D/loss', loss_Dgen + loss_Dreal)
             with torch.autograd.profiler.record_function('Dreal_backward'):
                 loss_Dreal.mul(gain).backward()
+
+#----------------------------------------------------------------------------
+
+class DDPMLoss(Loss):
+    """DDPM's L_simple (training/networks_ddpm.py): |eps - G.unet(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t, c)|^2
+    averaged over pixels, t uniform on 1..T, eps ~ N(0, I). G phases only (Gmain, Gboth); there is no D. The family
+    has its own forward process, so the adaptive diffusion of Diffusion-GAN is refused."""
+    def __init__(self,
+        device,                         # torch.device the loss runs on
+        G,                              # training.networks_ddpm.Generator
+        diffusion           = None,     # must not diffuse (train.py gives a no-op one unless --diffusion)
+    ):
+        if diffusion is not None and diffusion.diffuse:
+            raise dnnlib.UserError('--diffusion: DDPM and DDGAN have their own forward process; leave --diffusion out')
+        self.device = device
+        self.G = G
+
+    def training_pair(self, x_0: torch.Tensor):
+        """(x_t, t [N], eps): a timestep per image and its noised image."""
+        t = torch.randint(1, self.G.num_timesteps + 1, [x_0.shape[0]], device=x_0.device)
+        eps = torch.randn_like(x_0)
+        return self.G.schedule.q_sample(x_0, t, eps), t, eps
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        assert phase in ['Gmain', 'Gboth']
+        with torch.autograd.profiler.record_function('Gmain_forward'):
+            x_t, t, eps = self.training_pair(real_img)
+            loss = (self.G.unet(x_t, t, real_c) - eps).square().mean(dim=[1, 2, 3])
+            training_stats.report('Loss/G/loss', loss)
+        with torch.autograd.profiler.record_function('Gmain_backward'):
+            loss.mean().mul(gain).backward()
+
+#----------------------------------------------------------------------------
+
+class DDGANLoss(DDPMLoss):
+    """The Denoising Diffusion GAN's adversarial loss (training/networks_ddgan.py). A real pair: t uniform on 1..T,
+    x_(t-1) ~ q(x_(t-1) | x_0), x_t ~ q(x_t | x_(t-1)); its fake: G's step from that x_t (x_0' = G.net(x_t, t, c, z),
+    x_(t-1)' ~ q(x_(t-1) | x_t, x_0')). D(x_(t-1), c, t, x_t): non-saturating logistic loss, lazy R1 on the real
+    x_(t-1) with weight r1_gamma / 2. G: softplus(-D) of its steps from fresh pairs. Labels: the real images'."""
+    def __init__(self,
+        device,                         # torch.device the loss runs on
+        G,                              # training.networks_ddgan.Generator
+        D,                              # training.networks_ddgan.Discriminator
+        diffusion           = None,     # must not diffuse, as for DDPM
+        r1_gamma            = 0.02,     # R1 weight gamma
+    ):
+        super().__init__(device=device, G=G, diffusion=diffusion)
+        self.D = D
+        self.r1_gamma = r1_gamma
+
+    def real_pair(self, x_0: torch.Tensor):
+        """(x_(t-1), x_t, t [N]) from the forward process."""
+        t = torch.randint(1, self.G.num_timesteps + 1, [x_0.shape[0]], device=x_0.device)
+        x_prev = self.G.schedule.q_sample(x_0, t - 1, torch.randn_like(x_0))
+        alpha = self.G.schedule.abar(t) / self.G.schedule.abar(t - 1)
+        return x_prev, alpha.sqrt() * x_prev + (1 - alpha).sqrt() * torch.randn_like(x_0), t
+
+    def fake_prev(self, x_t: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        z = torch.randn([x_t.shape[0], self.G.nz], device=x_t.device)
+        return self.G.step(x_t, t, c, z, torch.randn_like(x_t))
+
+    def accumulate_gradients(self, phase, real_img, real_c, gen_z, gen_c, gain, cur_nimg):
+        assert phase in ['Gmain', 'Greg', 'Gboth', 'Dmain', 'Dreg', 'Dboth']
+        if phase in ['Gmain', 'Gboth']:
+            with torch.autograd.profiler.record_function('Gmain_forward'):
+                _x_prev, x_t, t = self.real_pair(real_img)
+                gen_logits = self.D(self.fake_prev(x_t, t, real_c), real_c, t, x_t)
+                training_stats.report('Loss/scores/fake', gen_logits)
+                training_stats.report('Loss/signs/fake', gen_logits.sign())
+                loss_G = torch.nn.functional.softplus(-gen_logits)
+                training_stats.report('Loss/G/loss', loss_G)
+            with torch.autograd.profiler.record_function('Gmain_backward'):
+                loss_G.mean().mul(gain).backward()
+        do_Dmain = phase in ['Dmain', 'Dboth']
+        do_Dr1 = phase in ['Dreg', 'Dboth'] and self.r1_gamma != 0
+        if not (do_Dmain or do_Dr1):
+            return
+        x_prev, x_t, t = self.real_pair(real_img)
+        loss_Dgen = 0
+        if do_Dmain:
+            with torch.autograd.profiler.record_function('Dgen_forward'):
+                with torch.no_grad():
+                    fake = self.fake_prev(x_t, t, real_c)
+                gen_logits = self.D(fake, real_c, t, x_t)
+                training_stats.report('Loss/scores/fake', gen_logits)
+                training_stats.report('Loss/signs/fake', gen_logits.sign())
+                loss_Dgen = torch.nn.functional.softplus(gen_logits)
+        with torch.autograd.profiler.record_function('Dreal_forward'):
+            x_prev = x_prev.detach().requires_grad_(do_Dr1)
+            real_logits = self.D(x_prev, real_c, t, x_t)
+            training_stats.report('Loss/scores/real', real_logits)
+            training_stats.report('Loss/signs/real', real_logits.sign())
+            loss_D = loss_Dgen
+            if do_Dmain:
+                loss_D = loss_D + torch.nn.functional.softplus(-real_logits)
+                training_stats.report('Loss/D/loss', loss_D)
+            if do_Dr1:
+                r1_grads = torch.autograd.grad(outputs=[real_logits.sum()], inputs=[x_prev], create_graph=True, only_inputs=True)[0]
+                r1_penalty = r1_grads.square().sum([1, 2, 3])
+                training_stats.report('Loss/r1_penalty', r1_penalty)
+                training_stats.report('Loss/D/reg', r1_penalty * (self.r1_gamma / 2))
+                loss_D = loss_D + r1_penalty[:, None] * (self.r1_gamma / 2)
+        with torch.autograd.profiler.record_function('Dreal_backward'):
+            loss_D.mean().mul(gain).backward()
 
 #----------------------------------------------------------------------------
