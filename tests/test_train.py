@@ -235,15 +235,19 @@ def tiny_config(run_dir, cfg='demo', args=(), **overrides):
             kwargs.in_features = 16 # D's channels at 4x4
         if kwargs.class_name == 'training.networks_dudgan.Classifier':
             kwargs.proj_dim = 16
-    G, D = c.network_kwargs.G, c.network_kwargs.D
+    G, D = c.network_kwargs.G, c.network_kwargs.get('D', dnnlib.EasyDict(class_name=None)) # DDPM has no D
     if G.class_name == 'training.networks_difgan.Generator':
         G.ngf = 4 # its latent is the image
+    elif G.class_name in ['training.networks_ddpm.Generator', 'training.networks_ddgan.Generator']:
+        G.update(ch=8, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[8], **(dict(nz=8, z_emb_dim=16) if 'nz' in G else {}))
     else:
         G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
     if G.class_name == 'training.networks_stylegan3.Generator':
         G.num_layers = 6 # of 14: the same kinds of layers (non-critical, critical, toRGB), in a third of the time
     if D.class_name == 'training.networks_stylegan2.Discriminator':
         D.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
+    if D.class_name == 'training.networks_ddgan.Discriminator':
+        D.update(ngf=4, t_emb_dim=16)
     # p moves 0.032 per update, so it is visible within a few ticks; a low target makes any D that scores reals
     # positive more often than not count as overfitting, which a D this young does within a few minibatches.
     if c.diffusion_kwargs is not None:
