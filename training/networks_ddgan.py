@@ -48,6 +48,7 @@ class Generator(torch.nn.Module):
         self.schedule = Schedule(num_timesteps, 'vp', beta_min, beta_max)
         self.num_timesteps = self.schedule.num_timesteps
         self.sample_steps = self.num_timesteps
+        self.sampler = 'ddpm'
         self.net = UNet(img_resolution=img_resolution, in_channels=img_channels, out_channels=img_channels, c_dim=c_dim, z_dim=nz, tanh=True, **unet_kwargs)
 
     def check_sampling(self, sample_steps: int, sampler: str) -> None:
@@ -68,8 +69,8 @@ class Generator(torch.nn.Module):
         t = torch.full([z.shape[0]], self.num_timesteps, dtype=torch.int64, device=z.device)
         return self.net, [z.reshape(-1, self.img_channels, self.img_resolution, self.img_resolution), t, c, torch.zeros([z.shape[0], self.nz], device=z.device)]
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, sample_steps: int = None, sampler: str = 'ddpm', **unused_kwargs) -> torch.Tensor:
-        self.check_sampling(self.num_timesteps if sample_steps is None else sample_steps, sampler)
+    def forward(self, z: torch.Tensor, c: torch.Tensor, sample_steps: int = None, sampler: str = None, **unused_kwargs) -> torch.Tensor:
+        self.check_sampling(self.sample_steps if sample_steps is None else sample_steps, self.sampler if sampler is None else sampler)
         misc.assert_shape(z, [None, self.z_dim])
         shape = [self.img_channels, self.img_resolution, self.img_resolution]
         x = z.to(torch.float32).reshape(-1, *shape)
