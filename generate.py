@@ -84,6 +84,7 @@ def generate_images(
     noise_mode:     str = 'const',          # Per-pixel noise: 'const', 'random' or 'none'.
     class_idx:      Optional[int] = None,   # Class of a conditional network, in [0, c_dim).
     batch_size:     int = 32,               # Images per forward pass; on the CPU the pixels do not depend on it.
+    sample_kwargs:  Optional[dict] = None,  # A sampler's (DDPM, DDGAN) sample_steps and sampler; None = its defaults.
 ) -> Iterator[Tuple[List[int], np.ndarray]]:
     """Yield (seeds, uint8 images [N, H, W, C]) batch by batch."""
     device = next(G.parameters()).device
@@ -94,7 +95,7 @@ def generate_images(
         # float32, as every mapping network casts z first thing (FastGAN, without one, needs it so).
         z = torch.from_numpy(seed_latents(batch_seeds, G.z_dim)).to(device=device, dtype=torch.float32)
         with torch.no_grad():
-            img = G(z, label.repeat([len(batch_seeds), 1]), truncation_psi=truncation_psi, noise_mode=noise_mode, **synthesis_kwargs)
+            img = G(z, label.repeat([len(batch_seeds), 1]), truncation_psi=truncation_psi, noise_mode=noise_mode, **synthesis_kwargs, **(sample_kwargs or {}))
         yield batch_seeds, to_uint8(img)
 
 #----------------------------------------------------------------------------
@@ -163,6 +164,20 @@ def set_input_transform(G: torch.nn.Module, translate: Tuple[float, float], rota
     m = np.linalg.inv(make_transform(translate, rotate))
     G.synthesis.input.transform.copy_(torch.from_numpy(m))
 
+def sample_kwargs_for(G: torch.nn.Module, sample_steps: Optional[int], sampler: Optional[str], network_pkl: str) -> dict:
+    """G's kwargs for --sample-steps / --sampler (None: G's defaults); UserError for a generator that is no sampler
+    (DDPM, DDGAN) or for steps and samplers it cannot run."""
+    kwargs = {key: value for key, value in dict(sample_steps=sample_steps, sampler=sampler).items() if value is not None}
+    if len(kwargs) == 0:
+        return kwargs
+    if not hasattr(G, 'check_sampling'):
+        raise dnnlib.UserError(f'--sample-steps/--sampler: the {type(G).__name__} of --network={network_pkl} is no iterative sampler (DDPM, DDGAN); leave them out')
+    try:
+        G.check_sampling(kwargs.get('sample_steps', G.sample_steps), kwargs.get('sampler', G.sampler))
+    except ValueError as err:
+        raise dnnlib.UserError(f'{err} (--network={network_pkl})') from err
+    return kwargs
+
 def parse_vec2(ctx, param, value):
     """click callback: 'X,Y' -> (X, Y) as floats."""
     parts = value.split(',')
@@ -190,9 +205,12 @@ def parse_seeds(ctx, param, value):
 @click.option('--batch',      'batch_size', help='Images per forward pass (1 = bit-identical to the official tools; larger is faster, may differ in the last bit)', metavar='INT', type=click.IntRange(min=1), default=1, show_default=True)
 @click.option('--grid',       help='Also write all images as one grid, outdir/grid.png', is_flag=True)
 @click.option('--intermediates', help='DifGAN: also write every seed\'s outputs z_T..z_0 as one image, a row per seed, outdir/intermediates.png', is_flag=True)
+@click.option('--sample-steps', 'sample_steps', help='DDPM: sampling steps, evenly spaced over the trained ones (DDGAN: its T only) [default: the network\'s]', metavar='INT', type=click.IntRange(min=1))
+@click.option('--sampler',    help='DDPM: ancestral (ddpm) or deterministic strided (ddim) sampling [default: the network\'s]', type=click.Choice(['ddpm', 'ddim']))
 @click.option('--safe',       help='Load the .safetensors + .json beside the snapshot instead of unpickling (runs no code from the files)', is_flag=True)
 def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str], truncation_psi: float, class_idx: Optional[int], noise_mode: str,
-         translate: Tuple[float, float], rotate: float, outdir: str, batch_size: int, grid: bool, intermediates: bool, safe: bool):
+         translate: Tuple[float, float], rotate: float, outdir: str, batch_size: int, grid: bool, intermediates: bool, sample_steps: Optional[int],
+         sampler: Optional[str], safe: bool):
     """Generate images from a trained network, one PNG per seed (seed0000.png, ...).
 
     \b
@@ -207,6 +225,9 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
     \b
     # The result of projector.py, rendered again (proj00.png).
     python generate.py --network=PKL --projected-w=out/projected_w.npz --outdir=out
+    \b
+    # DDPM: 50 deterministic DDIM steps instead of the trained 1000 ancestral ones.
+    python generate.py --network=PKL --seeds=0-7 --sample-steps=50 --sampler=ddim --outdir=out
     \b
     # DifGAN: the outputs z_T..z_0 of 8 seeds, a row each (intermediates.png).
     python generate.py --network=PKL --seeds=0-7 --intermediates --outdir=out
@@ -230,12 +251,13 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
         raise dnnlib.UserError(f'--trunc={truncation_psi:g}: the {type(G).__name__} of --network={network_pkl} has no truncation (no mapping network with w_avg); leave --trunc at 1')
     if intermediates and not hasattr(G, 'steps'):
         raise dnnlib.UserError(f'--intermediates: --network={network_pkl} has a one-step {type(G).__name__}; the option shows the steps of a multi-step generator (DifGAN)')
+    sample_kwargs = sample_kwargs_for(G, sample_steps, sampler, network_pkl)
     check_output(G, network_pkl, outdir)
     os.makedirs(outdir, exist_ok=True)
 
     all_images = []
     num_done = 0
-    for batch_seeds, images in generate_images(G, seeds, truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx, batch_size=batch_size):
+    for batch_seeds, images in generate_images(G, seeds, truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx, batch_size=batch_size, sample_kwargs=sample_kwargs):
         for seed, image in zip(batch_seeds, images):
             save_png(image, os.path.join(outdir, f'seed{seed:04d}.png'))
         if grid:
