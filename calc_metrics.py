@@ -21,6 +21,7 @@ import torch
 import dnnlib
 import legacy
 from dnnlib.cli import run_cli
+from dnnlib.malloc import tune_malloc
 from metrics import metric_main
 from metrics import metric_utils
 from training import dataset as dataset_module
@@ -30,6 +31,7 @@ from training import dataset as dataset_module
 def subprocess_fn(rank: int, args: dnnlib.EasyDict, temp_dir: str) -> List[str]:
     """Compute every metric in one process of the group; rank 0 reports. Returns (and on rank 0 writes to
     temp_dir/failed.json) the names of the metrics that failed with a UserError."""
+    tune_malloc() # spawned ranks start here, not in run_cli
     if args.num_gpus > 1:
         init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
         torch.distributed.init_process_group(backend='nccl', init_method=f'file://{init_file}', rank=rank, world_size=args.num_gpus)

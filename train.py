@@ -17,6 +17,7 @@ import torch
 import dnnlib
 import legacy
 from dnnlib.cli import run_cli
+from dnnlib.malloc import tune_malloc
 from metrics import metric_main
 from torch_utils import training_stats
 from torch_utils import custom_ops
@@ -37,7 +38,7 @@ OVERLAY_OPTIONS = dict(insgen='--insgen', dudgan='--dudgan')
 #----------------------------------------------------------------------------
 
 def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = None, overrides: Optional[dict] = None,
-                   fp32: bool = False, nhwc: bool = False, transfer: bool = False, overlays: tuple = (),
+                   fp32: bool = False, nhwc: bool = False, bf16: bool = False, transfer: bool = False, overlays: tuple = (),
                    num_images: Optional[int] = None, mirror: bool = False, diffusion: Optional[bool] = None) -> Tuple[dnnlib.EasyDict, int]:
     """The preset configs/CFG.yaml evaluated for this run (shared by train.py and benchmarks/): returns (preset,
     batch_gpu). overrides: knob -> value from the command line (None values ignored); transfer: the run starts from
@@ -47,6 +48,8 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
     the preset's expressions see as `diffusion` and which is returned as preset.use_diffusion (preset.diffusion
     keeps only Diffusion's kwargs).
     UserError on bad input."""
+    if bf16 and fp32:
+        raise dnnlib.UserError('--bf16 and --fp32: choose one (--fp32 runs every layer in float32)')
     spec = presets.load_preset(cfg, overlays=overlays)
     diffusion = spec.get('diffusion', {}).get('enabled', True) if diffusion is None else diffusion
     overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
@@ -60,10 +63,12 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
         raise dnnlib.UserError(f'--batch={batch} must be a multiple of --batch-gpu={batch_gpu} times --gpus={gpus}')
     if 'mbstd' in knobs and batch_gpu % min(knobs.mbstd, batch_gpu) != 0:
         raise dnnlib.UserError(f'--batch-gpu={batch_gpu} must be a multiple of the minibatch-stddev group size {knobs.mbstd} of --cfg={cfg}')
-    preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, transfer=transfer, diffusion=diffusion, **dataset_facts),
+    preset = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, batch_gpu=batch_gpu, fp32=fp32, nhwc=nhwc, bf16=bf16, transfer=transfer, diffusion=diffusion, **dataset_facts),
                              overrides=overrides, option_names=KNOB_OPTIONS)
     preset.diffusion = dnnlib.EasyDict({key: value for key, value in preset.diffusion.items() if key != 'enabled'})
     preset.use_diffusion = diffusion
+    if bf16 and not any(kwargs.get('cpu_bf16') or kwargs.get('block_kwargs', {}).get('cpu_bf16') for kwargs in preset.networks.values()):
+        raise dnnlib.UserError(f'--bf16: --cfg={cfg} has no bfloat16 layers (StyleGAN2-family presets with mixed precision have)')
     for knob in ['rqs', 'fqs']:
         if knob in preset and preset[knob] < 1:
             raise dnnlib.UserError(f'{KNOB_OPTIONS[knob]}={preset[knob]}: a queue needs at least 1 negative' + ('' if knob in overrides else f' (5% of {num_images} images; give it)'))
@@ -146,6 +151,7 @@ def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str) -> None:
 
 def training_process(rank: int, c: dnnlib.EasyDict) -> None:
     """Log to run_dir/log.txt, set up the statistics across ranks, run the loop, leave the process group."""
+    tune_malloc() # spawned ranks start here, not in run_cli
     dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt') if rank == 0 else None, file_mode='a', should_flush=True)
     sync_device = torch.device('cuda', torch.cuda.current_device()) if c.num_gpus > 1 and torch.cuda.is_available() else None
     training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
@@ -197,7 +203,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     preset, batch_gpu = resolve_preset(cfg, res=c.training_set_kwargs.resolution, gpus=opts.gpus, batch_gpu=opts.batch_gpu,
         overrides=dict(batch=opts.batch, gamma=opts.gamma, kimg=opts.kimg, d_pos=opts.d_pos, freezed=opts.freezed, rqs=opts.rqs, fqs=opts.fqs,
                        cl_on_g=False if opts.no_cl_on_g else None, t_max_c=opts.t_max_c, steps=opts.steps, eta=opts.eta, t_embed=opts.t_embed),
-        fp32=opts.fp32, nhwc=opts.nhwc, transfer=transfer, overlays=overlays, num_images=num_images, mirror=opts.mirror, diffusion=opts.diffusion)
+        fp32=opts.fp32, nhwc=opts.nhwc, bf16=opts.bf16, transfer=transfer, overlays=overlays, num_images=num_images, mirror=opts.mirror, diffusion=opts.diffusion)
     presets.check_classes(preset, cfg, common_kwargs=dict(c_dim=training_set.label_dim, img_resolution=training_set.resolution, img_channels=training_set.num_channels))
     c.family = preset.family
     c.network_kwargs = preset.networks
@@ -379,6 +385,7 @@ def non_negative(ctx, param, value):
 @click.option('--tick',          help='Progress print interval', metavar='KIMG', type=float, callback=positive, default=4, show_default=True)
 @click.option('--seed',          help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
 @click.option('--fp32',          help='Disable mixed precision', metavar='BOOL', type=bool, default=False, show_default=True)
+@click.option('--bf16',          help='CPU: run the mixed-precision layers (the preset\'s num_fp16_res, float16 on CUDA) in bfloat16', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--nhwc',          help='Channels-last layout for FP16 layers', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--workers',       help='DataLoader worker processes', metavar='INT', type=click.IntRange(min=0), default=3, show_default=True)
 @click.option('--metrics',       help='Quality metrics at each snapshot, comma-separated or none [default: preset, fid50k_full; demo: none]', metavar='[NAME|A,B,C|none]')

@@ -20,8 +20,12 @@ import json
 import math
 import os
 import platform
+import resource
+import subprocess
 import sys
+import statistics
 import time
+from typing import Optional
 
 import click
 import numpy as np
@@ -32,12 +36,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import dnnlib                                                   # noqa: E402 (needs the repository root on sys.path)
 import train                                                    # noqa: E402
+from dnnlib import malloc                                       # noqa: E402
 from dnnlib.cli import run_cli                                  # noqa: E402
 from torch_utils import training_stats                          # noqa: E402
 from torch_utils.ops import conv2d_gradfix                      # noqa: E402
 from torch_utils.ops import grid_sample_gradfix                 # noqa: E402
 from training import presets                                    # noqa: E402
 from training import training_loop                              # noqa: E402
+
+# The StyleGAN2 presets' knobs as they were before the CPU fast path (--path=reference); the glibc allocator defaults
+# come with them through DIFFUSION_GAN_MALLOC=default (dnnlib/malloc.py), float32 by leaving --bf16 off.
+REFERENCE_KNOBS = dict(cpu_channels_last=False, fused_modconv='inference_only')
+COMPARED = [('reference', False), ('fast', False), ('fast', True)]  # (path, bf16) of --compare, bf16 where the preset has it
 
 ADA_INTERVAL = 4        # diffusion adaptation every 4 minibatches
 DEFAULT_GAMMA = 2       # R1 weight where the preset requires --gamma (StyleGAN3)
@@ -105,16 +115,18 @@ def cpu_name() -> str:
 
 #----------------------------------------------------------------------------
 
-def measure_peak(device: torch.device, reps: int) -> dict:
-    """Peak float32 GFLOP/s of a large square matmul and a dense 3x3 conv2d (cuBLAS/cuDNN or the CPU's BLAS/oneDNN)."""
+def measure_peak(device: torch.device, reps: int, dtype: torch.dtype = torch.float32) -> dict:
+    """Peak GFLOP/s of a large square matmul and a dense 3x3 conv2d in dtype (cuBLAS/cuDNN or the CPU's BLAS/oneDNN;
+    on the CPU the conv in channels_last, oneDNN's fastest layout)."""
     if device.type == 'cuda':
         n, conv_shape = 8192, [64, 512, 64, 64]
     else:
         n, conv_shape = 2048, [16, 128, 32, 32]
-    a = torch.randn([n, n], device=device)
-    b = torch.randn([n, n], device=device)
-    x = torch.randn(conv_shape, device=device)
-    w = torch.randn([conv_shape[1], conv_shape[1], 3, 3], device=device)
+    memory_format = torch.channels_last if device.type == 'cpu' else torch.contiguous_format
+    a = torch.randn([n, n], device=device, dtype=dtype)
+    b = torch.randn([n, n], device=device, dtype=dtype)
+    x = torch.randn(conv_shape, device=device, dtype=dtype).contiguous(memory_format=memory_format)
+    w = torch.randn([conv_shape[1], conv_shape[1], 3, 3], device=device, dtype=dtype).contiguous(memory_format=memory_format)
     peaks = dict()
     for name, fn in [('matmul', lambda: torch.mm(a, b)), ('conv', lambda: torch.nn.functional.conv2d(x, w, padding=1))]:
         fn()                                                    # cuDNN autotuning, BLAS thread pool start-up
@@ -122,10 +134,16 @@ def measure_peak(device: torch.device, reps: int) -> dict:
         peaks[name] = flops / time_calls(fn, reps, device) / 1e9
     return peaks
 
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 #----------------------------------------------------------------------------
 
-def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool, cbase: int = None) -> dict:
-    """Build the preset's networks at res x res x channels and time training and generation; returns the JSON record."""
+def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool,
+              cbase: Optional[int] = None, path: str = 'fast', bf16: bool = False, profile: bool = False) -> dict:
+    """Build the preset's networks at res x res x channels and time training and generation; returns the JSON record.
+    path: 'fast' (the presets as they are) or 'reference' (REFERENCE_KNOBS: the code before the CPU fast path)."""
     device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
     torch.manual_seed(0)
     np.random.seed(0)
@@ -138,7 +156,10 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
 
     if gamma is None and presets.load_preset(cfg).get('gamma') == presets.REQUIRED:
         gamma = DEFAULT_GAMMA # the R1 weight changes no cost; StyleGAN3 presets have no default
-    preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma, fmaps=None if cbase is None else cbase / 32768), fp32=fp32, diffusion=diffusion)
+    overrides = dict(batch=batch, gamma=gamma, fmaps=None if cbase is None else cbase / 32768)
+    if path == 'reference':
+        overrides.update({knob: value for knob, value in REFERENCE_KNOBS.items() if knob in presets.load_preset(cfg)})
+    preset, _batch_gpu = train.resolve_preset(cfg, res=res, gpus=1, overrides=overrides, fp32=fp32, bf16=bf16, diffusion=diffusion)
     diffusion = preset.use_diffusion
     batch = preset.batch
     c_dim = COND_DIM if cond else 0
@@ -205,6 +226,11 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
                 reg_phase(name)()
         generate()
 
+    if profile:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            main_iteration()
+        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25), file=sys.stderr)
+
     # FLOPs of one main iteration, each regularization phase and one generated batch.
     print('Counting FLOPs...', file=sys.stderr)
     flops = dict(main=count_flops(main_iteration), gen=count_flops(generate), **{name: count_flops(reg_phase(name)) for name in lazy_phases})
@@ -218,9 +244,12 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
     train_sec = secs['main'] + sum(secs[name] / phase.interval for name, phase in lazy_phases.items())
     train_flops = flops['main'] + sum(flops[name] / phase.interval for name, phase in lazy_phases.items())
 
+    max_rss_mb = peak_rss_mb() # before the peak measurement's large matrices
     print('Measuring peak matmul and conv2d throughput...', file=sys.stderr)
-    peaks = measure_peak(device, reps=max(iters, 5) if device.type == 'cpu' else 20)
+    peak_reps = max(iters, 5) if device.type == 'cpu' else 20
+    peaks = measure_peak(device, reps=peak_reps)
     peak = max(peaks.values())
+    peaks_bf16 = measure_peak(device, reps=peak_reps, dtype=torch.bfloat16) if device.type == 'cpu' else None
     train_gflops = train_flops / train_sec / 1e9
     gen_gflops = flops['gen'] / secs['gen'] / 1e9
 
@@ -236,7 +265,10 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
         gamma=preset.get('gamma'),
         cond=cond,
         diffusion=diffusion,
-        fp16_res=preset.networks.G.get('num_fp16_res', 0) if device.type == 'cuda' else 0,
+        path=path,
+        malloc_tuned=malloc.tune_malloc(),
+        bf16=bf16,
+        fp16_res=preset.networks.G.get('num_fp16_res', 0) if device.type == 'cuda' or bf16 else 0,
         G_params=sum(param.numel() for param in G.parameters()),
         D_params=sum(param.numel() for param in D.parameters()),
         train_img_per_s=round(batch / train_sec, 3),
@@ -253,9 +285,50 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
         peak_conv_gflops=round(peaks['conv'], 2),
         train_frac_of_peak=round(train_gflops / peak, 4),
         gen_frac_of_peak=round(gen_gflops / peak, 4),
+        **(dict(peak_matmul_gflops_bf16=round(peaks_bf16['matmul'], 2), peak_conv_gflops_bf16=round(peaks_bf16['conv'], 2),
+                train_frac_of_bf16_peak=round(train_gflops / max(peaks_bf16.values()), 4),
+                gen_frac_of_bf16_peak=round(gen_gflops / max(peaks_bf16.values()), 4)) if peaks_bf16 else {}),
+        max_rss_mb=round(max_rss_mb, 1),
         warmup_iters=warmup,
         timed_iters=iters,
     )
+
+#----------------------------------------------------------------------------
+
+def compare_paths(child_args: list, rounds: int, with_bf16: bool) -> dict:
+    """Run the reference and the fast path (float32, and bfloat16 where the preset has it) each in a process of its
+    own, so that the allocator settings really differ, alternating them `rounds` times so that a busy machine slows
+    all alike; returns the medians, their ratios to the reference and each path's peak resident memory."""
+    env = {key: value for key, value in os.environ.items() if key not in malloc.USER_VARIABLES and key != malloc.SWITCH}
+    variants = [(path, bf16) for path, bf16 in COMPARED if with_bf16 or not bf16]
+    runs = {variant: [] for variant in variants}
+    for round_idx in range(rounds):
+        for path, bf16 in variants:
+            print(f'Round {round_idx + 1}/{rounds}: {path}{" bf16" if bf16 else ""}...', file=sys.stderr)
+            child_env = dict(env, **({malloc.SWITCH: 'default'} if path == 'reference' else {}))
+            cmd = [sys.executable, os.path.abspath(__file__), *child_args, f'--path={path}', f'--bf16={bf16}']
+            result = subprocess.run(cmd, env=child_env, stdout=subprocess.PIPE, text=True)
+            if result.returncode != 0:
+                raise dnnlib.UserError(f'--compare: the {path} run failed (exit {result.returncode}): {" ".join(cmd)}')
+            runs[(path, bf16)].append(json.loads(result.stdout.strip().splitlines()[-1]))
+
+    keys = ['train_img_per_s', 'gen_img_per_s', 'train_gflops', 'gen_gflops', 'train_frac_of_peak', 'gen_frac_of_peak', 'train_frac_of_bf16_peak', 'gen_frac_of_bf16_peak']
+    summary = dict()
+    for (path, bf16), records in runs.items():
+        name = path + ('_bf16' if bf16 else '')
+        summary[name] = {key: round(statistics.median(r[key] for r in records), 4) for key in keys if key in records[0]}
+        summary[name]['max_rss_mb'] = max(r['max_rss_mb'] for r in records)
+        summary[name]['malloc_tuned'] = records[0]['malloc_tuned']
+    reference = summary['reference']
+    for name, values in summary.items():
+        if name != 'reference':
+            values['train_speedup'] = round(values['train_img_per_s'] / reference['train_img_per_s'], 3)
+            values['gen_speedup'] = round(values['gen_img_per_s'] / reference['gen_img_per_s'], 3)
+            values['rss_ratio'] = round(values['max_rss_mb'] / reference['max_rss_mb'], 3)
+    first = runs[variants[0]][0]
+    setup = {key: first[key] for key in ['device', 'device_name', 'torch', 'threads', 'cfg', 'resolution', 'channels', 'batch', 'diffusion', 'G_params', 'D_params',
+                                         'train_gflop_per_img', 'gen_gflop_per_img', 'peak_matmul_gflops', 'peak_conv_gflops', 'peak_matmul_gflops_bf16', 'peak_conv_gflops_bf16'] if key in first}
+    return dict(**setup, rounds=rounds, timed_iters=first['timed_iters'], **summary)
 
 #----------------------------------------------------------------------------
 
@@ -271,13 +344,33 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
 @click.option('--diffusion/--no-diffusion', help='Adaptive diffusion before D [default: preset, on; difgan: off]', default=None)
 @click.option('--cond',         help='Conditional networks (10 one-hot classes)', metavar='BOOL', type=bool, default=False, show_default=True)
 @click.option('--fp32',         help='Disable mixed precision (CUDA presets with num_fp16_res > 0)', metavar='BOOL', type=bool, default=False, show_default=True)
-def main(cfg: str, res: int, channels: str, batch: int, cbase: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool):
+@click.option('--bf16',         help='CPU: the mixed-precision layers in bfloat16 (as train.py --bf16)', metavar='BOOL', type=bool, default=False, show_default=True)
+@click.option('--path',         help='The CPU fast path as the presets have it, or the reference: the code before it (REFERENCE_KNOBS, glibc allocator defaults)', type=click.Choice(['fast', 'reference']), default='fast', show_default=True)
+@click.option('--compare',      help='Run the reference, the fast path and (where the preset has it) the fast path with --bf16, each in its own process, alternating; print their speeds and ratios', is_flag=True)
+@click.option('--rounds',       help='--compare: runs of each path', metavar='INT', type=click.IntRange(min=1), default=2, show_default=True)
+@click.option('--profile',      help='Print the operators of one training iteration, by self CPU time, to stderr', is_flag=True)
+def main(cfg: str, res: int, channels: str, batch: int, cbase: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool,
+         bf16: bool, path: str, compare: bool, rounds: int, profile: bool):
     """Benchmark training and generation speed and the fraction of peak FLOP/s achieved; prints one JSON line."""
     if res < 4 or res & (res - 1) != 0:
         raise dnnlib.UserError(f'--res={res}: expected a power of 2, at least 4')
+    if compare:
+        child_args = [f'--cfg={cfg}', f'--res={res}', f'--channels={channels}', f'--iters={iters}', f'--warmup={warmup}', f'--cond={cond}', f'--fp32={fp32}']
+        child_args += [f'--{name}={value}' for name, value in dict(batch=batch, cbase=cbase, gamma=gamma).items() if value is not None]
+        child_args += [] if diffusion is None else ['--diffusion' if diffusion else '--no-diffusion']
+        try:
+            train.resolve_preset(cfg, res=res, gpus=1, overrides=dict(batch=batch, gamma=gamma if gamma is not None else DEFAULT_GAMMA), bf16=True, fp32=fp32)
+            with_bf16 = not torch.cuda.is_available()
+        except dnnlib.UserError:
+            with_bf16 = False
+        print(json.dumps(compare_paths(child_args, rounds=rounds, with_bf16=with_bf16)))
+        return
+    if path == 'reference' and malloc.tune_malloc():
+        raise dnnlib.UserError(f'--path=reference needs glibc\'s default allocator: run it with {malloc.SWITCH}=default in the environment, or use --compare')
     # Anything the networks or custom ops print goes to stderr, so that stdout carries only the result.
     with contextlib.redirect_stdout(sys.stderr):
-        result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, gamma=gamma, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32, cbase=cbase)
+        result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, gamma=gamma, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32,
+                           cbase=cbase, path=path, bf16=bf16, profile=profile)
     print(json.dumps(result))
 
 #----------------------------------------------------------------------------

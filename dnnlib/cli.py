@@ -8,13 +8,15 @@ from typing import List, Optional
 
 import click
 
+from .malloc import tune_malloc
 from .util import UserError
 
 #----------------------------------------------------------------------------
 
 def run_cli(command: click.Command, args=None, prog: str = None) -> None:
     """Run a click command; usage errors and UserError print '<prog>: error: <message>' and exit 2.
-    args and prog default to sys.argv."""
+    args and prog default to sys.argv. The allocator settings of dnnlib/malloc.py are applied first."""
+    tune_malloc()
     prog = prog or os.path.basename(sys.argv[0])
     try:
         command.main(args=args, prog_name=prog, standalone_mode=False)

@@ -1,4 +1,5 @@
-"""glibc allocator settings for CPU training and inference, applied at start-up by the command-line tools.
+"""glibc allocator settings for CPU training and inference, applied at start-up by every command-line tool
+(dnnlib.cli.run_cli) and by the processes that --gpus N spawns.
 
 With glibc's defaults, every tensor above the dynamic mmap threshold (at most 32 MiB, and it starts at 128 KiB) is
 mmapped when allocated and unmapped when freed, and the top of the heap is trimmed back to the system after each

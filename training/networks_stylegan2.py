@@ -8,8 +8,8 @@ projected onto cmap = MappingNetwork([c, t]). The diffusion step t of each image
 so D is timestep-aware for conditional and unconditional data alike.
 
 Every layer uses the equalized learning rate (weights drawn from N(0, 1), scaled at run time by
-1/sqrt(fan_in)). The num_fp16_res highest resolutions run in float16 on CUDA; on CPU everything runs in
-float32. Parameter and buffer names follow the official StyleGAN2-ADA networks, so that their state dicts
+1/sqrt(fan_in)). The num_fp16_res highest resolutions run in float16 on CUDA; on CPU in float32, or in
+bfloat16 with cpu_bf16 (train.py --bf16). Parameter and buffer names follow the official StyleGAN2-ADA networks, so that their state dicts
 copy over with misc.copy_params_and_buffers."""
 
 import numpy as np
@@ -377,6 +377,19 @@ class ToRGBLayer(torch.nn.Module):
 
 #----------------------------------------------------------------------------
 
+def block_precision(device: torch.device, use_fp16: bool, channels_last: bool, force_fp32: bool, cpu_bf16: bool, cpu_channels_last: bool) -> tuple:
+    """(dtype, memory_format) of a block's activations. CUDA: float16 in the use_fp16 blocks, channels_last with
+    fp16_channels_last (the official rule). CPU: bfloat16 in the use_fp16 blocks with cpu_bf16 (float16 is slow
+    there; bfloat16 has float32's range, and conv_clamp applies as with float16), channels_last with
+    cpu_channels_last in every block (oneDNN's convolutions are faster on it; the same numbers up to rounding)."""
+    if device.type == 'cuda':
+        half = use_fp16 and not force_fp32
+        return (torch.float16 if half else torch.float32), (torch.channels_last if half and channels_last else torch.contiguous_format)
+    half = use_fp16 and cpu_bf16 and not force_fp32
+    return (torch.bfloat16 if half else torch.float32), (torch.channels_last if cpu_channels_last else torch.contiguous_format)
+
+#----------------------------------------------------------------------------
+
 @persistence.persistent_class
 class SynthesisBlock(torch.nn.Module):
     """One resolution of the synthesis network: (learned constant or 2x upsampling conv), conv, and the image
@@ -391,9 +404,11 @@ class SynthesisBlock(torch.nn.Module):
         architecture            = 'skip',       # 'orig', 'skip' or 'resnet'.
         resample_filter         = [1,3,3,1],    # 1D low-pass filter taps used for upsampling.
         conv_clamp              = None,         # Clamp the output of convolution layers to +-conv_clamp, None = no clamp.
-        use_fp16                = False,        # Run this block in float16 (CUDA only)?
+        use_fp16                = False,        # Run this block in float16 (CUDA; bfloat16 on CPU with cpu_bf16)?
         fp16_channels_last      = False,        # Use channels_last memory format with float16?
-        fused_modconv_default   = True,         # Default fused_modconv: True, False, or 'inference_only' (fused only in eval mode).
+        fused_modconv_default   = True,         # Default fused_modconv: True, False, 'inference_only' (fused only in eval mode) or 'auto' (see forward).
+        cpu_bf16                = False,        # On CPU, run the use_fp16 blocks in bfloat16?
+        cpu_channels_last       = False,        # On CPU, use channels_last memory format?
         **layer_kwargs,                         # Arguments of SynthesisLayer.
     ):
         assert architecture in ['orig', 'skip', 'resnet']
@@ -407,6 +422,8 @@ class SynthesisBlock(torch.nn.Module):
         self.use_fp16 = use_fp16
         self.channels_last = (use_fp16 and fp16_channels_last)
         self.fused_modconv_default = fused_modconv_default
+        self.cpu_bf16 = cpu_bf16
+        self.cpu_channels_last = cpu_channels_last
         self.register_buffer('resample_filter', upfirdn2d.setup_filter(resample_filter))
         self.num_conv = 0
         self.num_torgb = 0
@@ -436,19 +453,21 @@ class SynthesisBlock(torch.nn.Module):
         _ = update_emas # the synthesis network keeps no running statistics
         misc.assert_shape(ws, [None, self.num_conv + self.num_torgb, self.w_dim])
         w_iter = iter(ws.unbind(dim=1))
-        if ws.device.type != 'cuda':
-            force_fp32 = True # float16 convolutions are slow or unsupported on CPU, and the CPU path must be exact
-        dtype = torch.float16 if self.use_fp16 and not force_fp32 else torch.float32
-        memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
+        dtype, memory_format = block_precision(ws.device, self.use_fp16, self.channels_last, force_fp32, self.cpu_bf16, self.cpu_channels_last)
         if fused_modconv is None:
             fused_modconv = self.fused_modconv_default
         if fused_modconv == 'inference_only':
             fused_modconv = (not self.training)
+        elif fused_modconv == 'auto':
+            # Training: unfused, several times faster. Inference: fused for single images (the official tools'
+            # numbers) and float32 CUDA batches, unfused for reduced precision (as StyleGAN2-ADA) and CPU batches,
+            # where a grouped convolution per sample is slower than the shared one.
+            fused_modconv = (not self.training) and (ws.shape[0] == 1 or (ws.device.type == 'cuda' and dtype == torch.float32))
 
         # Input.
         if self.in_channels == 0:
-            x = self.const.to(dtype=dtype, memory_format=memory_format)
-            x = x.unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = self.const.to(dtype=dtype).unsqueeze(0).repeat([ws.shape[0], 1, 1, 1])
+            x = x.contiguous(memory_format=memory_format)
         else:
             misc.assert_shape(x, [None, self.in_channels, self.resolution // 2, self.resolution // 2])
             x = x.to(dtype=dtype, memory_format=memory_format)
@@ -588,8 +607,10 @@ class DiscriminatorBlock(torch.nn.Module):
         activation          = 'lrelu',      # Activation name from bias_act.activation_funcs.
         resample_filter     = [1,3,3,1],    # 1D low-pass filter taps used for downsampling.
         conv_clamp          = None,         # Clamp the output of convolution layers to +-conv_clamp, None = no clamp.
-        use_fp16            = False,        # Run this block in float16 (CUDA only)?
+        use_fp16            = False,        # Run this block in float16 (CUDA; bfloat16 on CPU with cpu_bf16)?
         fp16_channels_last  = False,        # Use channels_last memory format with float16?
+        cpu_bf16            = False,        # On CPU, run the use_fp16 blocks in bfloat16?
+        cpu_channels_last   = False,        # On CPU, use channels_last memory format?
         freeze_layers       = 0,            # Freeze the first freeze_layers layers of D (transfer learning).
     ):
         assert in_channels in [0, tmp_channels]
@@ -602,6 +623,8 @@ class DiscriminatorBlock(torch.nn.Module):
         self.architecture = architecture
         self.use_fp16 = use_fp16
         self.channels_last = (use_fp16 and fp16_channels_last)
+        self.cpu_bf16 = cpu_bf16
+        self.cpu_channels_last = cpu_channels_last
         self.register_buffer('resample_filter', upfirdn2d.setup_filter(resample_filter))
 
         self.num_layers = 0
@@ -628,10 +651,7 @@ class DiscriminatorBlock(torch.nn.Module):
                 trainable=next(trainable_iter), resample_filter=resample_filter, channels_last=self.channels_last)
 
     def forward(self, x: torch.Tensor, img: torch.Tensor, force_fp32: bool = False):
-        if (x if x is not None else img).device.type != 'cuda':
-            force_fp32 = True # float16 convolutions are slow or unsupported on CPU, and the CPU path must be exact
-        dtype = torch.float16 if self.use_fp16 and not force_fp32 else torch.float32
-        memory_format = torch.channels_last if self.channels_last and not force_fp32 else torch.contiguous_format
+        dtype, memory_format = block_precision((x if x is not None else img).device, self.use_fp16, self.channels_last, force_fp32, self.cpu_bf16, self.cpu_channels_last)
 
         # Input.
         if x is not None:

@@ -25,7 +25,7 @@ preset in the same way; its `requires_family` names the family of the presets it
 Any value may be an expression, a string starting with '=': arithmetic, comparisons, `a if cond else b`, and
 min, max, int, float, round, abs, over the knobs and what train.py provides: res (training resolution), gpus,
 num_images (the dataset's images, without x-flips) and mirror (x-flips on), and, in the sections, batch_gpu,
-fp32, nhwc, diffusion (the adaptive diffusion on), transfer (True when --resume starts from another run's weights without its training state). StyleGAN2-ADA's 'auto' rules are written this way in auto.yaml.
+fp32, nhwc, bf16, diffusion (the adaptive diffusion on), transfer (True when --resume starts from another run's weights without its training state). StyleGAN2-ADA's 'auto' rules are written this way in auto.yaml.
 A knob whose value is the string 'required' must be given on the command line."""
 
 import ast
