@@ -46,7 +46,7 @@ from training import training_loop                              # noqa: E402
 
 # The StyleGAN2 presets' knobs as they were before the CPU fast path (--path=reference); the glibc allocator defaults
 # come with them through DIFFUSION_GAN_MALLOC=default (dnnlib/malloc.py), float32 by leaving --bf16 off.
-REFERENCE_KNOBS = dict(cpu_channels_last=False, fused_modconv='inference_only')
+REFERENCE_KNOBS = dict(cpu_channels_last=False, fused_modconv='inference_only', demod_matmul=False)
 COMPARED = [('reference', False), ('fast', False), ('fast', True)]  # (path, bf16) of --compare, bf16 where the preset has it
 
 ADA_INTERVAL = 4        # diffusion adaptation every 4 minibatches

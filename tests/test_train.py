@@ -161,6 +161,9 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--cfg', 'difgan', '--eta', '1,x'], '--eta'),
         (['--cfg', 'dcgan_demo', '--steps', '2'], '--steps: --cfg=dcgan_demo has no "steps" setting'),
         (['--data', write_pngs(tmp_path / 'tiny8', [8, 8]), '--cfg', 'dcgan'], 'networks.G: DCGAN makes 16, 32, 64, 128, 256 px images, not 8'),
+        (['--bf16', '1', '--fp32', '1'], '--bf16 and --fp32: choose one'),
+        (['--cfg', 'dcgan_demo', '--bf16', '1'], '--bf16: --cfg=dcgan_demo has no bfloat16 layers'),
+        (['--bf16', 'maybe'], "'--bf16'"),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)
@@ -371,6 +374,25 @@ def test_snapshot_loads_in_fresh_process(trained_run, tmp_path):
 
 #----------------------------------------------------------------------------
 # Augmentation in front of the diffusion (--aug ada|diff) and the plain baseline (--no-diffusion) train too.
+
+def test_bf16_training(tmp_path):
+    # --bf16: the demo's mixed-precision blocks (16 and 8 px here) train in bfloat16 on the CPU, the rest in float32.
+    run_dir = tmp_path / '00000-bf16'
+    c = tiny_config(run_dir, args=('--fp32', '0', '--bf16', '1'), total_kimg=0.032, kimg_per_tick=0.016)
+    assert c.network_kwargs.G.cpu_bf16 and c.network_kwargs.D.block_kwargs.cpu_bf16
+    dtypes = dict()
+    def record(module, _args, out):
+        dtypes[module.resolution] = out[0].dtype
+    training_loop.training_loop(**c)
+    with open(os.path.join(run_dir, 'stats.jsonl')) as f:
+        ticks = [json.loads(line) for line in f]
+    assert all(np.isfinite(tick['Loss/D/loss']['mean']) and np.isfinite(tick['Loss/G/loss']['mean']) for tick in ticks[1:])
+    with open(os.path.join(run_dir, 'network-snapshot-000000.pkl'), 'rb') as f:
+        G = pickle.load(f)['G_ema']
+    for block in G.synthesis.children():
+        block.register_forward_hook(record)
+    G(torch.randn([2, G.z_dim]), torch.zeros([2, 0]), noise_mode='const')
+    assert dtypes == {4: torch.float32, 8: torch.bfloat16, 16: torch.bfloat16}
 
 @pytest.mark.parametrize('variant', ['ada', 'diff', 'nodiffusion'])
 def test_training_variants(tmp_path, variant):

@@ -44,6 +44,7 @@ def modulated_conv2d(
     demodulate      = True,     # Normalize each output channel of the modulated weights to unit L2 norm?
     flip_weight     = True,     # False = true convolution; True = correlation (what F.conv2d computes).
     fused_modconv   = True,     # One grouped convolution with per-sample weights (True) or scale activations around a shared convolution (False)?
+    demod_matmul    = False,    # Unfused: demodulation coefficients by one matmul of the squared styles and weights (False: from the per-sample weights, as the official code)?
 ) -> torch.Tensor:
     """Convolution whose weights are scaled per sample and input channel by styles, then optionally
     normalized per output channel (demodulation)."""
@@ -59,13 +60,18 @@ def modulated_conv2d(
         weight = weight * (1 / np.sqrt(in_channels * kh * kw) / weight.norm(float('inf'), dim=[1, 2, 3], keepdim=True))
         styles = styles / styles.norm(float('inf'), dim=1, keepdim=True)
 
-    # Per-sample weights and demodulation coefficients.
+    # Per-sample weights and demodulation coefficients. Unfused, with demod_matmul, the per-sample weights are
+    # never made: the squared norm of weight[o] * styles[n] is sum_i styles[n, i]^2 * |weight[o, i]|^2, one small
+    # matmul instead of an [N, O, I, k, k] tensor in the forward and backward passes (the same sum in another
+    # order; on a CPU most of a training step's time went there).
     w = None
     dcoefs = None
-    if demodulate or fused_modconv:
+    if fused_modconv or (demodulate and not demod_matmul):
         w = weight.unsqueeze(0) * styles.reshape(batch_size, 1, -1, 1, 1) # [NOIkk]
-    if demodulate:
+    if demodulate and w is not None:
         dcoefs = (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt() # [NO]
+    elif demodulate:
+        dcoefs = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt() # [NO]
     if demodulate and fused_modconv:
         w = w * dcoefs.reshape(batch_size, -1, 1, 1, 1) # [NOIkk]
 
@@ -292,12 +298,14 @@ class SynthesisLayer(torch.nn.Module):
         resample_filter = [1,3,3,1],    # 1D low-pass filter taps used for upsampling.
         conv_clamp      = None,         # Clamp the output to +-conv_clamp, None = no clamp.
         channels_last   = False,        # Store the weight in channels_last memory format?
+        demod_matmul    = False,        # Unfused demodulation by a matmul (modulated_conv2d)?
     ):
         super().__init__()
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.w_dim = w_dim
         self.resolution = resolution
+        self.demod_matmul = demod_matmul
         self.up = up
         self.use_noise = use_noise
         self.activation = activation
@@ -329,7 +337,7 @@ class SynthesisLayer(torch.nn.Module):
 
         flip_weight = (self.up == 1) # with up > 1 conv2d_resample runs a transposed convolution, which flips by itself
         x = modulated_conv2d(x=x, weight=self.weight, styles=styles, noise=noise, up=self.up,
-            padding=self.padding, resample_filter=self.resample_filter, flip_weight=flip_weight, fused_modconv=fused_modconv)
+            padding=self.padding, resample_filter=self.resample_filter, flip_weight=flip_weight, fused_modconv=fused_modconv, demod_matmul=self.demod_matmul)
 
         act_gain = self.act_gain * gain
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None

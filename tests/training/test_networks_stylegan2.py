@@ -331,10 +331,10 @@ def test_modulated_conv2d_against_loop(demodulate, with_noise):
     styles = torch.randn([3, 4], generator=gen, dtype=torch.float64)
     noise = torch.randn([3, 1, 6, 6], generator=gen, dtype=torch.float64) if with_noise else None
     ref = modconv_reference(x, weight, styles, noise, demodulate)
-    for fused in [True, False]:
-        out = net.modulated_conv2d(x.clone(), weight, styles, noise=noise, padding=1, demodulate=demodulate, fused_modconv=fused)
+    for fused, demod_matmul in [(True, False), (False, False), (False, True)]:
+        out = net.modulated_conv2d(x.clone(), weight, styles, noise=noise, padding=1, demodulate=demodulate, fused_modconv=fused, demod_matmul=demod_matmul)
         assert out.dtype == torch.float64
-        assert torch.allclose(out, ref, rtol=1e-10, atol=1e-10), f'fused_modconv={fused}'
+        assert torch.allclose(out, ref, rtol=1e-10, atol=1e-10), f'fused_modconv={fused}, demod_matmul={demod_matmul}'
 
 @pytest.mark.parametrize('up,down', [(2, 1), (1, 2)])
 def test_modulated_conv2d_resampling(up, down):
