@@ -74,6 +74,14 @@ def test_offline_inception_detector(monkeypatch):
     torch.testing.assert_close(features, reference, rtol=1e-4, atol=1e-4)
     assert torch.equal(gray_features, rgb_features)
 
+    # The CPU fast path (channels_last input, the default) against NCHW input: the same features up to rounding.
+    assert detector.net.cpu_channels_last
+    detector.net.cpu_channels_last = False
+    with torch.no_grad():
+        nchw = detector(images, return_features=True)
+    detector.net.cpu_channels_last = True
+    assert (features - nchw).abs().max() <= 1e-5 * nchw.abs().max()
+
     # No logits in default_1.pt: IS fails with one line naming where to put NVIDIA's pickle.
     cache_file = dnnlib.make_cache_dir_path('downloads')
     with pytest.raises(dnnlib.UserError, match='Inception logits') as exc:
