@@ -9,8 +9,10 @@ so D is timestep-aware for conditional and unconditional data alike.
 
 Every layer uses the equalized learning rate (weights drawn from N(0, 1), scaled at run time by
 1/sqrt(fan_in)). The num_fp16_res highest resolutions run in float16 on CUDA; on CPU in float32, or in
-bfloat16 with cpu_bf16 (train.py --bf16). Parameter and buffer names follow the official StyleGAN2-ADA networks, so that their state dicts
-copy over with misc.copy_params_and_buffers."""
+bfloat16 with cpu_bf16 (train.py --bf16). The CPU fast path (cpu_channels_last, demod_matmul, fused_modconv
+'auto') computes the same numbers up to float rounding; the classes' defaults are the official computation, the
+presets turn the fast path on. Parameter and buffer names follow the official StyleGAN2-ADA networks, so that
+their state dicts copy over with misc.copy_params_and_buffers."""
 
 import numpy as np
 import torch
