@@ -161,6 +161,8 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--cfg', 'difgan', '--eta', '1,x'], '--eta'),
         (['--cfg', 'dcgan_demo', '--steps', '2'], '--steps: --cfg=dcgan_demo has no "steps" setting'),
         (['--data', write_pngs(tmp_path / 'tiny8', [8, 8]), '--cfg', 'dcgan'], 'networks.G: DCGAN makes 16, 32, 64, 128, 256 px images, not 8'),
+        (['--cfg', 'ddpm_demo', '--gamma', '1'], '--gamma: --cfg=ddpm_demo has no "gamma" setting'),
+        (['--data', write_pngs(tmp_path / 'tiny4', [4, 4]), '--cfg', 'ddgan_demo'], "networks.D: DDGAN's D takes a power of two >= 8 px, not 4"),
         (['--bf16', '1', '--fp32', '1'], '--bf16 and --fp32: choose one'),
         (['--cfg', 'dcgan_demo', '--bf16', '1'], '--bf16: --cfg=dcgan_demo has no bfloat16 layers'),
         (['--bf16', 'maybe'], "'--bf16'"),
