@@ -2,6 +2,7 @@
 the snapshot in a fresh process without our training package, generate.py (--sample-steps, --sampler) and
 calc_metrics.py; a run killed mid-snapshot and resumed equals the straight run; bad input is one line, exit 2."""
 
+import csv
 import json
 import pickle
 
@@ -11,6 +12,7 @@ import torch
 
 import calc_metrics
 import generate
+from benchmarks import sampling_tradeoff
 from tests.cli_helpers import run_command
 from tests.metrics.helpers import use_fake_detectors
 from tests.test_legacy import assert_seed_pngs
@@ -84,6 +86,25 @@ def test_generate_bad_input(snapshots, tmp_path, capsys):
         code, _out, err = run_command(capsys, generate.main, 'generate.py', f'--network={dcgan if cfg == "dcgan" else snapshots[cfg]}', '--seeds=0', f'--outdir={outdir}', *args)
         assert code == 2 and len(err) == 1 and err[0].startswith('generate.py: error: ') and words in err[0], (args, err)
         assert not outdir.exists()
+
+def test_sampling_tradeoff(snapshots, tmp_path, capsys, monkeypatch):
+    # A JSON line per entry (DDPM at two samplings, DDGAN), the same rows in the CSV, the PNG; a bad entry is one line.
+    use_fake_detectors(monkeypatch, tmp_path)
+    ddpm, ddgan = snapshots['ddpm_demo'], snapshots['ddgan_demo']
+    out = tmp_path / 'plots' / 'tradeoff'
+    code, stdout, err = run_command(capsys, sampling_tradeoff.main, 'sampling_tradeoff.py', f'{ddpm}@ddim:3', f'{ddpm}@ddpm:5', str(ddgan),
+                                    '--labels=DDIM-3,DDPM-5,DDGAN', '--num-gen=8', '--timing-images=4', '--batch=2', f'--out={out}')
+    assert code == 0, err
+    rows = [json.loads(line) for line in stdout]
+    assert [(row['label'], row['family'], row['sampler'], row['sample_steps']) for row in rows] == [('DDIM-3', 'ddpm', 'ddim', 3), ('DDPM-5', 'ddpm', 'ddpm', 5), ('DDGAN', 'ddgan', 'ddpm', 4)]
+    assert all(row['images_per_sec'] > 0 and np.isfinite(row['fid']) and row['num_gen'] == 8 for row in rows)
+    with open(str(out) + '.csv') as f:
+        table = list(csv.DictReader(f))
+    assert [(r['label'], float(r['fid'])) for r in table] == [(row['label'], row['fid']) for row in rows]
+    assert (tmp_path / 'plots' / 'tradeoff.png').stat().st_size > 0
+    for entry, words in [(f'{ddpm}@ddim:x', 'expected PKL or PKL@SAMPLER:STEPS'), (f'{ddpm}@ddim:2000', '--sample-steps=2000: expected 1 to 1000'), (f'{ddgan}@ddpm:2', 'DDGAN samples with the 4 steps')]:
+        code, _stdout, err = run_command(capsys, sampling_tradeoff.main, 'sampling_tradeoff.py', entry, f'--out={tmp_path / "bad"}')
+        assert code == 2 and len(err) == 1 and words in err[0], err
 
 #----------------------------------------------------------------------------
 
