@@ -109,11 +109,9 @@ def main(entries, labels, num_gen, timing_images, batch, data, out):
     if len(labels) != len(entries):
         raise dnnlib.UserError(f'--labels: {len(labels)} labels for {len(entries)} entries')
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    for entry in entries:
-        parse_entry(entry)
+    loaded = [load_generator(entry, device) for entry in entries] # every entry checked before anything is measured
     rows = []
-    for label, entry in zip(labels, entries):
-        G, network_dict, pkl = load_generator(entry, device)
+    for label, (G, network_dict, pkl) in zip(labels, loaded):
         dataset_kwargs = calc_metrics.dataset_kwargs_for(pkl, network_dict, data, None)
         speed = images_per_sec(G, timing_images, batch, device)
         with contextlib.redirect_stdout(sys.stderr): # the metrics code's progress: stdout is for the JSON lines
