@@ -7,7 +7,7 @@ number). An entry is a pickle, or for an iterative sampler (DDPM) PKL@SAMPLER:ST
     python benchmarks/sampling_tradeoff.py dcgan.pkl ddgan.pkl ddpm.pkl@ddpm:1000 ddpm.pkl@ddim:50 ddpm.pkl@ddim:10 \\
         --labels=DCGAN,DDGAN,DDPM-1000,DDIM-50,DDIM-10 --num-gen=1797 --out=docs/sampling-tradeoff
 
-stdout gets one JSON line per entry as it is measured; OUT.png draws FID against seconds per 1000 images (both log
+stdout gets one JSON line per entry as it is measured; OUT.png (rewritten after every entry) draws FID against seconds per 1000 images (both log
 scale) and OUT.csv holds the numbers. Needs matplotlib (pip install -e '.[bench]')."""
 
 import contextlib
@@ -93,6 +93,18 @@ def plot_tradeoff(rows: List[dict], fname: str) -> None:
     plt.close(fig)
     os.replace(fname + '.tmp.png', fname)
 
+def write_outputs(rows: List[dict], out: str) -> None:
+    """OUT.csv (the rows' main columns) and OUT.png, each written under a temporary name and renamed."""
+    if os.path.dirname(out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+    columns = ['label', 'family', 'sampler', 'sample_steps', 'images_per_sec', 'sec_per_1k', 'fid', 'num_gen', 'device']
+    with open(out + '.csv.tmp', 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows([row[key] for key in columns] for row in rows)
+    os.replace(out + '.csv.tmp', out + '.csv')
+    plot_tradeoff(rows, out + '.png')
+
 #----------------------------------------------------------------------------
 
 @click.command(context_settings=dict(max_content_width=120))
@@ -120,15 +132,7 @@ def main(entries, labels, num_gen, timing_images, batch, data, out):
                    images_per_sec=speed, sec_per_1k=1000 / speed, fid=float(result.results.fid50k_full), num_gen=num_gen, device=str(device), threads=torch.get_num_threads())
         print(json.dumps(row), flush=True)
         rows.append(row)
-    if os.path.dirname(out):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-    columns = ['label', 'family', 'sampler', 'sample_steps', 'images_per_sec', 'sec_per_1k', 'fid', 'num_gen', 'device']
-    with open(out + '.csv.tmp', 'w', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows([row[key] for key in columns] for row in rows)
-    os.replace(out + '.csv.tmp', out + '.csv')
-    plot_tradeoff(rows, out + '.png')
+        write_outputs(rows, out) # after every entry: an interrupted run keeps what it measured
 
 #----------------------------------------------------------------------------
 
