@@ -75,11 +75,20 @@ def test_offline_inception_detector(monkeypatch):
     assert torch.equal(gray_features, rgb_features)
 
     # The CPU fast path (channels_last input, the default) against NCHW input: the same features up to rounding.
-    assert detector.net.cpu_channels_last
-    detector.net.cpu_channels_last = False
+    layouts = []
+    class Recording(torch.nn.Module):
+        def __init__(self, network):
+            super().__init__()
+            self.network = network
+        def forward(self, x):
+            layouts.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+            return self.network(x)
+    monkeypatch.setattr(detector.net, 'net', Recording(detector.net.net))
     with torch.no_grad():
+        assert torch.equal(detector(images, return_features=True), features)
+        monkeypatch.setattr(detector.net, 'cpu_channels_last', False)
         nchw = detector(images, return_features=True)
-    detector.net.cpu_channels_last = True
+    assert layouts == [True, False]
     assert (features - nchw).abs().max() <= 1e-5 * nchw.abs().max()
 
     # No logits in default_1.pt: IS fails with one line naming where to put NVIDIA's pickle.
