@@ -51,7 +51,10 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
     if bf16 and fp32:
         raise dnnlib.UserError('--bf16 and --fp32: choose one (--fp32 runs every layer in float32)')
     spec = presets.load_preset(cfg, overlays=overlays)
-    diffusion = spec.get('diffusion', {}).get('enabled', True) if diffusion is None else diffusion
+    enabled = spec.get('diffusion', {}).get('enabled', True)
+    if enabled == 'never' and diffusion:
+        raise dnnlib.UserError(f'--diffusion: --cfg={cfg} has its own forward process (diffusion.enabled: never in {presets.preset_path(cfg)}); leave --diffusion out')
+    diffusion = (enabled is True) if diffusion is None else diffusion
     overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
     dataset_facts = dict(num_images=num_images, mirror=mirror) if num_images is not None else {}
     knobs = presets.resolve(spec, cfg, provided=dict(res=res, gpus=gpus, **dataset_facts), overrides=overrides, option_names=KNOB_OPTIONS, sections=False)

@@ -166,6 +166,8 @@ def test_bad_input_messages(tmp_path, capsys):
         (['--bf16', '1', '--fp32', '1'], '--bf16 and --fp32: choose one'),
         (['--cfg', 'dcgan_demo', '--bf16', '1'], '--bf16: --cfg=dcgan_demo has no bfloat16 layers'),
         (['--bf16', 'maybe'], "'--bf16'"),
+        (['--cfg', 'ddpm_demo', '--diffusion'], '--diffusion: --cfg=ddpm_demo has its own forward process'),
+        (['--cfg', 'ddgan', '--diffusion'], '--diffusion: --cfg=ddgan has its own forward process'),
     ]
     for args, words in cases:
         code, err = run_train_cli(capsys, '--outdir', str(out), *args)

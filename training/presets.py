@@ -13,7 +13,8 @@ A preset file has
     reg_intervals:      name -> lazy regularization interval in minibatches, null = regularization fused in
     loss:               class_name and kwargs of the loss, which declares the phases of each network
     diffusion:          the family's default training.diffusion.Diffusion kwargs (command-line options override);
-                        `enabled: false` makes --no-diffusion the family's default (DifGAN)
+                        `enabled: false` makes --no-diffusion the family's default (DifGAN), `enabled: never`
+                        refuses --diffusion (DDPM, DDGAN: their own forward process)
     step_with:          name -> host network, for networks stepped in the host's main phases (InsGen's heads: D)
     momentum_copies:    name -> {network, momentum}: a copy following a network, given to the loss (InsGen's D_ema)
     companion_diffusions: name -> overrides of the diffusion options for a further diffusion given to the loss
