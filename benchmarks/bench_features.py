@@ -68,14 +68,13 @@ def measure(path: str, res: int, channels: int, batch: int, iters: int, warmup: 
 def main(res: int, channels: str, batch: int, iters: int, warmup: int, rounds: int, path: str, features_out: str):
     """Feature extraction images/s, reference against fast path; prints one JSON line."""
     if path is not None:
-        if path == 'reference' and malloc.tune_malloc():
-            raise dnnlib.UserError(f'--path=reference needs glibc\'s default allocator: run it with {malloc.SWITCH}=default in the environment, or leave --path out')
+        if path == 'reference':
+            malloc.require_glibc_defaults('--path=reference', hint='leave --path out')
         if features_out is None:
             raise dnnlib.UserError('--path needs --features-out')
         print(json.dumps(measure(path, res=res, channels=int(channels), batch=batch, iters=iters, warmup=warmup, features_out=features_out)))
         return
 
-    env = {key: value for key, value in os.environ.items() if key not in malloc.USER_VARIABLES and key != malloc.SWITCH}
     runs = dict(reference=[], fast=[])
     with tempfile.TemporaryDirectory() as temp_dir:
         for round_idx in range(rounds):
@@ -84,7 +83,7 @@ def main(res: int, channels: str, batch: int, iters: int, warmup: int, rounds: i
                 features = os.path.join(temp_dir, f'{name}.npy')
                 cmd = [sys.executable, os.path.abspath(__file__), f'--res={res}', f'--channels={channels}', f'--batch={batch}', f'--iters={iters}',
                        f'--warmup={warmup}', f'--path={name}', f'--features-out={features}']
-                result = subprocess.run(cmd, env=dict(env, **({malloc.SWITCH: 'default'} if name == 'reference' else {})), stdout=subprocess.PIPE, text=True)
+                result = subprocess.run(cmd, env=malloc.child_environment(glibc_defaults=(name == 'reference')), stdout=subprocess.PIPE, text=True)
                 if result.returncode != 0:
                     raise dnnlib.UserError(f'the {name} run failed (exit {result.returncode}): {" ".join(cmd)}')
                 runs[name].append(json.loads(result.stdout.strip().splitlines()[-1]))

@@ -299,15 +299,13 @@ def compare_paths(child_args: list, rounds: int, with_bf16: bool) -> dict:
     """Run the reference and the fast path (float32, and bfloat16 where the preset has it) each in a process of its
     own, so that the allocator settings really differ, alternating them `rounds` times so that a busy machine slows
     all alike; returns the medians, their ratios to the reference and each path's peak resident memory."""
-    env = {key: value for key, value in os.environ.items() if key not in malloc.USER_VARIABLES and key != malloc.SWITCH}
     variants = [(path, bf16) for path, bf16 in COMPARED if with_bf16 or not bf16]
     runs = {variant: [] for variant in variants}
     for round_idx in range(rounds):
         for path, bf16 in variants:
             print(f'Round {round_idx + 1}/{rounds}: {path}{" bf16" if bf16 else ""}...', file=sys.stderr)
-            child_env = dict(env, **({malloc.SWITCH: 'default'} if path == 'reference' else {}))
             cmd = [sys.executable, os.path.abspath(__file__), *child_args, f'--path={path}', f'--bf16={bf16}']
-            result = subprocess.run(cmd, env=child_env, stdout=subprocess.PIPE, text=True)
+            result = subprocess.run(cmd, env=malloc.child_environment(glibc_defaults=(path == 'reference')), stdout=subprocess.PIPE, text=True)
             if result.returncode != 0:
                 raise dnnlib.UserError(f'--compare: the {path} run failed (exit {result.returncode}): {" ".join(cmd)}')
             runs[(path, bf16)].append(json.loads(result.stdout.strip().splitlines()[-1]))
@@ -365,8 +363,8 @@ def main(cfg: str, res: int, channels: str, batch: int, cbase: int, gamma: float
             with_bf16 = False
         print(json.dumps(compare_paths(child_args, rounds=rounds, with_bf16=with_bf16)))
         return
-    if path == 'reference' and malloc.tune_malloc():
-        raise dnnlib.UserError(f'--path=reference needs glibc\'s default allocator: run it with {malloc.SWITCH}=default in the environment, or use --compare')
+    if path == 'reference':
+        malloc.require_glibc_defaults('--path=reference', hint='use --compare')
     # Anything the networks or custom ops print goes to stderr, so that stdout carries only the result.
     with contextlib.redirect_stdout(sys.stderr):
         result = benchmark(cfg=cfg, res=res, channels=int(channels), batch=batch, gamma=gamma, iters=iters, warmup=warmup, diffusion=diffusion, cond=cond, fp32=fp32,

@@ -15,6 +15,8 @@ import ctypes.util
 import os
 import sys
 
+from .util import UserError
+
 #----------------------------------------------------------------------------
 
 # mallopt() parameter numbers (malloc.h) and the values applied: sizes in bytes, C ints.
@@ -48,5 +50,19 @@ def tune_malloc() -> bool:
             mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
             _applied = all(mallopt(param, value) == 1 for param, value in SETTINGS.items())
     return _applied
+
+#----------------------------------------------------------------------------
+
+def child_environment(glibc_defaults: bool) -> dict:
+    """os.environ for a child process (the benchmarks' reference and fast runs) without glibc's allocator variables of
+    the caller: the child tunes the allocator at start-up, or with glibc_defaults keeps glibc's own defaults."""
+    env = {key: value for key, value in os.environ.items() if key not in USER_VARIABLES and key != SWITCH}
+    return dict(env, **{SWITCH: 'default'}) if glibc_defaults else env
+
+def require_glibc_defaults(option: str, hint: str) -> None:
+    """UserError unless this process kept glibc's allocator defaults: a reference measurement (option) cannot undo
+    settings that tune_malloc() applied at start-up. hint: how else to get the measurement."""
+    if tune_malloc():
+        raise UserError(f'{option} needs glibc\'s default allocator: run it with {SWITCH}=default in the environment, or {hint}')
 
 #----------------------------------------------------------------------------
