@@ -92,11 +92,26 @@ def test_dcgan_preset_is_the_studys(tmp_path):
         assert (c.opt_kwargs.G.lr, c.opt_kwargs.D.lr, c.opt_kwargs.G.betas, c.opt_kwargs.D.betas) == (0.00016, 0.000125, [0.5, 0.999], [0.5, 0.999])
         assert c.network_kwargs.D.t_aware == diffusion and (c.diffusion_kwargs is not None) == diffusion
         assert c.ema_kimg == 0 and c.reg_intervals == dict(G=None, D=None) and desc.endswith('-diffusion' if diffusion else '-nodiffusion')
+        assert c.loss_kwargs.r1_gamma == 0 # DCGAN has no R1
     for cfg, args, diffusion in [('difgan', [], False), ('difgan', ['--diffusion'], True), ('hdgan', [], False)]:
         c, desc = train.build_config(parse_opts('--outdir', str(tmp_path / 'out'), '--cfg', cfg, *args))
         assert c.network_kwargs.D.t_aware == diffusion and (c.diffusion_kwargs is not None) == diffusion and desc.endswith('-diffusion' if diffusion else '-nodiffusion')
         assert 'enabled' not in (c.diffusion_kwargs or {})
     assert c.network_kwargs.G.steps == 1 and c.network_kwargs.G.t_embed == 'none'
+
+def test_digits_presets_share_r1():
+    # The digits comparison differs only in the generator: DCGAN, HD-GAN and DifGAN on the digits regularize D with
+    # the same lazy R1 (every 16 minibatches); --gamma sets it, --gamma=0 is the unregularized original.
+    gammas = set()
+    for cfg in ['dcgan_demo', 'difgan', 'hdgan']:
+        c, desc = train.build_config(parse_opts('--outdir', 'unused', '--cfg', cfg))
+        assert c.reg_intervals == dict(G=None, D=16) and f'-gamma{c.loss_kwargs.r1_gamma:g}-' in desc
+        gammas.add(c.loss_kwargs.r1_gamma)
+        c, desc = train.build_config(parse_opts('--outdir', 'unused', '--cfg', cfg, '--gamma', '0'))
+        assert c.reg_intervals == dict(G=None, D=None) and c.loss_kwargs.r1_gamma == 0
+        c, desc = train.build_config(parse_opts('--outdir', 'unused', '--cfg', cfg, '--gamma', '2'))
+        assert c.reg_intervals == dict(G=None, D=16) and c.loss_kwargs.r1_gamma == 2
+    assert len(gammas) == 1 and gammas.pop() > 0
 
 #----------------------------------------------------------------------------
 

@@ -101,6 +101,27 @@ def test_eta_weighted_losses_closed_form(eta):
     loss.accumulate_gradients('Gmain', real, c, z, c, gain=1, cur_nimg=0)
     assert float(D.b.grad) == pytest.approx(expected_G, rel=1e-5, abs=1e-7)
 
+@pytest.mark.parametrize('phase', ['Dreg', 'Dboth'])
+def test_r1_closed_form(phase):
+    # With D = <w, x> + b, dD/dx = w for every real image: R1 = ||w||^2, and gamma / 2 * ||w||^2 scaled by the
+    # phase's gain gives dw = gain * gamma * w, db = 0. Dboth adds the eta-weighted D loss on top (its db checked
+    # against the closed form of test_eta_weighted_losses_closed_form's Dmain run).
+    G = tiny_generator()
+    D = LinearD(256)
+    gamma, gain = 0.3, 16
+    real = torch.rand([4, 1, 16, 16]) * 2 - 1
+    z = torch.randn([4, 256])
+    c = torch.zeros([4, 0])
+    DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta='uniform').accumulate_gradients('Dmain', real, c, z, c, gain=gain, cur_nimg=0)
+    main_w, main_b = D.w.grad.clone(), D.b.grad.clone()
+    D.w.grad = D.b.grad = None
+    DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta='uniform', r1_gamma=gamma).accumulate_gradients(phase, real, c, z, c, gain=gain, cur_nimg=0)
+    expected_w = gain * gamma * D.w.detach() + (main_w if phase == 'Dboth' else 0)
+    expected_b = main_b if phase == 'Dboth' else torch.zeros([])
+    grad_b = D.b.grad if D.b.grad is not None else torch.zeros([])     # R1 alone does not reach b
+    assert torch.allclose(D.w.grad, expected_w, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(grad_b, expected_b, rtol=1e-5, atol=1e-7)
+
 def test_d_sees_one_step_per_batch():
     # A D with batch norm must see each step's outputs as a batch of their own (their batch statistics show a
     # step's collapse); outputs with eta_k = 0 are not shown at all.
