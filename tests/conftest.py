@@ -1,5 +1,6 @@
-"""Shared pytest setup: one torch thread per test process (tiny tensors run faster without thread hand-offs
-on a 2-core machine, and the same in subprocesses) and a private dnnlib cache so tests never touch the user's cache."""
+"""Shared pytest setup: one torch thread per test process unless OMP_NUM_THREADS says otherwise (tiny tensors run
+faster without thread hand-offs on a 2-core machine, and the same in subprocesses), a private dnnlib cache so tests
+never touch the user's cache, and the `slow` marker's rule: every slow test says why it is slow."""
 
 import os
 
@@ -7,9 +8,16 @@ import pytest
 import torch
 
 # Subprocesses started by tests (fresh-process pickle checks) inherit the same thread count, so float
-# reductions happen in the same order on both sides and results can be compared bit for bit.
-os.environ['OMP_NUM_THREADS'] = '1'
-torch.set_num_threads(1)
+# reductions happen in the same order on both sides and results can be compared bit for bit. An explicit
+# OMP_NUM_THREADS is kept: the suite must pass with 1 and with 2 threads.
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for marker in item.iter_markers('slow'):
+            if len(marker.args) != 1 or not isinstance(marker.args[0], str) or not marker.args[0].strip():
+                raise pytest.UsageError(f'{item.nodeid}: @pytest.mark.slow needs one reason string, e.g. @pytest.mark.slow("SIGKILL resume: two trainings")')
 
 @pytest.fixture(autouse=True)
 def _private_cache_dir(tmp_path_factory, monkeypatch):
