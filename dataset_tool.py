@@ -43,14 +43,15 @@ class _BadImage:
 # channels (or a _BadImage), label is a class index, a list of numbers, or None for unlabeled sources.
 Item = tuple[str, Union[np.ndarray, _BadImage], object]
 
-def _decode(where: str, read: Callable[[], bytes]) -> Union[np.ndarray, _BadImage]:
+def _decode(where: str, read: Callable[[], bytes], rgb: bool = False) -> Union[np.ndarray, _BadImage]:
     """Read and decode one encoded image; a read or decoder failure is returned as _BadImage, an unsupported
-    pixel format (alpha, 16-bit) raises UserError since skipping every such image would empty the data set."""
+    pixel format (alpha, 16-bit) raises UserError since skipping every such image would empty the data set.
+    rgb=True decodes every image to RGB, as StyleGAN2-ADA's LSUN reader does (cv2.IMREAD_COLOR)."""
     try:
         with PIL.Image.open(io.BytesIO(read())) as pil_image:
             pil_image.load()
             mode = decoded_mode(pil_image)
-            if mode in ('CMYK', 'YCbCr', 'LAB', 'HSV'):
+            if rgb or mode in ('CMYK', 'YCbCr', 'LAB', 'HSV'):
                 mode = 'RGB'
             if mode in ('L', 'RGB'):
                 pil_image = pil_image.convert(mode)
@@ -201,7 +202,8 @@ def _open_mnist(images_path: str) -> tuple[int, Iterator[Item]]:
 #----------------------------------------------------------------------------
 
 def _open_lmdb(path: str) -> tuple[int, Iterator[Item]]:
-    """An LSUN category (e.g. bedroom_train_lmdb/): one encoded image per value, no labels."""
+    """An LSUN category (e.g. bedroom_train_lmdb/): one encoded JPEG or WebP per value, in key order, no labels.
+    Every image becomes RGB, so that a grayscale photo among them cannot stop a long run on a channel mismatch."""
     try:
         import lmdb # optional: only LSUN needs it
     except ImportError as err:
@@ -213,9 +215,12 @@ def _open_lmdb(path: str) -> tuple[int, Iterator[Item]]:
         raise dnnlib.UserError(f'--source={path}: cannot open lmdb database ({one_line(err)})') from err
     def items():
         with env, env.begin(write=False) as txn:
-            for key, value in txn.cursor():
-                where = f'{path}[{key.decode(errors="replace")}]'
-                yield where, _decode(where, lambda: bytes(value)), None
+            try:
+                for key, value in txn.cursor():
+                    where = f'{path}[{key.decode(errors="replace")}]'
+                    yield where, _decode(where, lambda: value, rgb=True), None
+            except lmdb.Error as err:
+                raise dnnlib.UserError(f'--source={path}: cannot read lmdb database ({one_line(err)})') from err
     return count, items()
 
 def _open_digits(resolution: Optional[int]) -> tuple[int, Iterator[Item]]:
@@ -369,18 +374,19 @@ def convert_dataset(
     _check_dest(dest)    # before reading the source, which can take minutes
 
     count, items = open_source(source, labels=labels, resolution=width if width == height else None)
-    total = count if max_images is None else min(count, max_images)
     first = None
     written = []
     skipped = 0
-    with open_dest(dest) as write, tqdm(total=total, unit='img', file=sys.stderr, dynamic_ncols=True) as bar:
+    # The bar counts written images; its total shrinks with each skipped one, so that it ends exactly full.
+    with open_dest(dest) as write, tqdm(total=min(count, max_images or count), unit='img', file=sys.stderr, dynamic_ncols=True) as bar:
         for where, image, label in items:
-            bar.update(1)
             if isinstance(image, _BadImage):
                 if strict:
                     raise dnnlib.UserError(f'{image.message}; run without --strict to skip it')
                 bar.write(f'warning: {image.message}; skipped', file=sys.stderr)
                 skipped += 1
+                bar.total = min(count - skipped, max_images or count)
+                bar.refresh()
                 continue
             image = transform_image(image, transform, width, height)
             if first is None:
@@ -402,6 +408,7 @@ def convert_dataset(
             PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buf, format='png', compress_level=0)
             write(name, buf.getvalue())
             written.append([name, label])
+            bar.update(1)
             if len(written) == max_images:
                 break
         if not written:

@@ -238,19 +238,59 @@ def test_lmdb_missing_package(tmp_path, capsys, monkeypatch):
     assert code == 2 and len(err) == 1 and 'pip install lmdb' in err[0]
     assert not os.path.exists(tmp_path / 'out')
 
-def test_lmdb(tmp_path, capsys):
-    lmdb = pytest.importorskip('lmdb', reason='lmdb is not installed (optional, only LSUN sources need it)')
-    images = [random_image(8, 8, 3, i) for i in range(3)]
-    env = lmdb.open(str(tmp_path / 'lsun'), map_size=1 << 24)
+def encoded(image, fmt):
+    """LSUN's values: JPEG at quality 75 as in its release, or WebP (the name its export script gives the files)."""
+    buf = io.BytesIO()
+    PIL.Image.fromarray(image).save(buf, format=fmt, quality=75)
+    return buf.getvalue()
+
+def write_lsun(folder, values):
+    """An LSUN category folder (data.mdb, lock.mdb): keys of 40 hex digits (ASCII), one encoded image per value.
+    LMDB keeps the keys sorted, whatever order they were put in."""
+    import lmdb
+    env = lmdb.open(str(folder), map_size=1 << 24)
     with env.begin(write=True) as txn:
-        for i, image in enumerate(images):
-            txn.put(f'{i:040x}'.encode(), png_bytes(image))
+        for key, value in values.items():
+            txn.put(key.encode('ascii'), value)
     env.close()
+    return str(folder)
+
+def lsun_values():
+    """Five decodable images as LSUN has them (smaller side fixed, landscape and portrait, JPEG and WebP, one
+    grayscale JPEG) and one corrupt value, the third in key order, keyed out of order."""
+    images = [random_image(16, 24, 3, 0), random_image(20, 16, 3, 1), None, random_image(16, 16, 1, 3),
+              random_image(16, 20, 3, 4), random_image(24, 16, 3, 5)]
+    formats = ['jpeg', 'webp', 'jpeg', 'jpeg', 'webp', 'jpeg']
+    keys = [f'{k:040x}' for k in [7, 0x2a, 0x3b0, 0x3b1, 0xffff, 0xfffff]]
+    values = {keys[i]: encoded(images[i], formats[i]) if images[i] is not None else encoded(random_image(16, 16, 3, 2), 'jpeg')[:200]
+              for i in [4, 0, 5, 2, 3, 1]}
+    return keys, values
+
+def center_crop_resize(data, res):
+    """The reference: decode with Pillow, grayscale replicated to RGB, largest centered square, Lanczos to res."""
+    image = np.array(PIL.Image.open(io.BytesIO(data)))
+    image = np.repeat(image[:, :, np.newaxis], 3, axis=2) if image.ndim == 2 else image
+    h, w, _ = image.shape
+    crop = min(h, w)
+    image = image[(h - crop) // 2 : (h - crop) // 2 + crop, (w - crop) // 2 : (w - crop) // 2 + crop]
+    return lanczos_reference(image, res, res)
+
+@pytest.mark.parametrize('max_images', [None, 3])
+def test_lsun(tmp_path, capsys, max_images):
+    keys, values = lsun_values()
+    src = write_lsun(tmp_path / 'church_outdoor_train_lmdb', values)
+    assert dataset_tool.open_source(src)[0] == 6
     dest = str(tmp_path / 'ds.zip')
-    assert run_tool(capsys, f'--source={tmp_path / "lsun"}', f'--dest={dest}', '--transform=center-crop', '--resolution=8x8')[0] == 0
+    code, out, err = run_command(capsys, dataset_tool.main, 'dataset_tool.py', f'--source={src}', f'--dest={dest}',
+        '--transform=center-crop', '--resolution=8x8', *([f'--max-images={max_images}'] if max_images else []))
+    assert code == 0
+    assert len(err) == 1 and err[0].startswith('warning: ') and f'{src}[{keys[2]}]' in err[0] and err[0].endswith('; skipped')
+    good = [keys[i] for i in [0, 1, 3, 4, 5]][:max_images]
+    assert out == [f'{dest}: {len(good)} images, 8x8, 3 channels, no labels; 1 skipped']
     got, _ = read_back(dest, use_labels=False)
-    for g, image in zip(got, images):
-        np.testing.assert_array_equal(g, image)
+    assert len(got) == len(good)
+    for g, key in zip(got, good):
+        np.testing.assert_allclose(g, center_crop_resize(values[key], 8), atol=1)
 
 #----------------------------------------------------------------------------
 
@@ -314,6 +354,22 @@ def _bad_mnist(folder):
             f.write(np.array([1234, 1, 28, 28], dtype='>u4').tobytes())
     return str(folder)
 
+def _not_lmdb(folder):
+    os.makedirs(folder)
+    (folder / 'data.mdb').write_bytes(np.random.RandomState(0).bytes(20000))
+    return str(folder)
+
+def _corrupt_lsun(folder):
+    # A valid database of several leaf pages whose last one gets a garbage header: LMDB opens it and reads the
+    # values of the other pages, then fails when its cursor reaches that page.
+    values = {f'{i:040x}': encoded(random_image(16, 24, 3, i), 'jpeg') for i in range(20)}
+    write_lsun(folder, values)
+    data = bytearray((folder / 'data.mdb').read_bytes())
+    page = data.find(values[f'{19:040x}']) // 4096
+    data[page * 4096 : page * 4096 + 16] = b'\xff' * 16
+    (folder / 'data.mdb').write_bytes(bytes(data))
+    return str(folder)
+
 # A pickle that would construct an object other than numpy arrays: refused without running it.
 _EVIL_PICKLE = pickle.dumps({b'data': np.zeros([1, 3072], np.uint8), b'labels': [0], b'meta': collections.OrderedDict()})
 
@@ -341,6 +397,8 @@ ERRORS = {
     'cifar_pickle':     (lambda t: _tar(t / 'c.tar.gz', _EVIL_PICKLE), [], ['c.tar.gz', 'OrderedDict']),
     'mnist_magic':      (lambda t: _bad_mnist(t / 'mnist'), [], ['train-images-idx3-ubyte.gz', 'magic number 2051']),
     'mnist_no_labels':  (lambda t: _file(t / 'train-images-idx3-ubyte.gz'), [], ['train-labels-idx1-ubyte.gz']),
+    'lmdb_not_lmdb':    (lambda t: _not_lmdb(t / 'bedroom_train_lmdb'), [], ['bedroom_train_lmdb', 'cannot open lmdb database']),
+    'lmdb_corrupt':     (lambda t: _corrupt_lsun(t / 'bedroom_train_lmdb'), ['--transform=center-crop', '--resolution=8x8'], ['bedroom_train_lmdb', 'cannot read lmdb database', 'MDB_CORRUPTED']),
 }
 
 @pytest.mark.parametrize('name', list(ERRORS))
