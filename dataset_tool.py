@@ -377,7 +377,7 @@ def convert_dataset(
     first = None
     written = []
     skipped = 0
-    # The bar counts written images; its total shrinks with each skipped one, so that it ends exactly full.
+    # The bar counts written images, so that with skipped ones and --max-images it never runs past its total.
     with open_dest(dest) as write, tqdm(total=min(count, max_images or count), unit='img', file=sys.stderr, dynamic_ncols=True) as bar:
         for where, image, label in items:
             if isinstance(image, _BadImage):
@@ -385,8 +385,6 @@ def convert_dataset(
                     raise dnnlib.UserError(f'{image.message}; run without --strict to skip it')
                 bar.write(f'warning: {image.message}; skipped', file=sys.stderr)
                 skipped += 1
-                bar.total = min(count - skipped, max_images or count)
-                bar.refresh()
                 continue
             image = transform_image(image, transform, width, height)
             if first is None:
