@@ -257,14 +257,12 @@ def write_lsun(folder, values):
 
 def lsun_values():
     """Five decodable images as LSUN has them (smaller side fixed, landscape and portrait, JPEG and WebP, one
-    grayscale JPEG) and one corrupt value, the third in key order, keyed out of order."""
-    images = [random_image(16, 24, 3, 0), random_image(20, 16, 3, 1), None, random_image(16, 16, 1, 3),
-              random_image(16, 20, 3, 4), random_image(24, 16, 3, 5)]
-    formats = ['jpeg', 'webp', 'jpeg', 'jpeg', 'webp', 'jpeg']
+    grayscale JPEG) and a JPEG cut short, the third in key order; put into the database out of key order."""
     keys = [f'{k:040x}' for k in [7, 0x2a, 0x3b0, 0x3b1, 0xffff, 0xfffff]]
-    values = {keys[i]: encoded(images[i], formats[i]) if images[i] is not None else encoded(random_image(16, 16, 3, 2), 'jpeg')[:200]
-              for i in [4, 0, 5, 2, 3, 1]}
-    return keys, values
+    data = [encoded(random_image(16, 24, 3, 0), 'jpeg'), encoded(random_image(20, 16, 3, 1), 'webp'),
+            encoded(random_image(16, 16, 3, 2), 'jpeg')[:200], encoded(random_image(16, 16, 1, 3), 'jpeg'),
+            encoded(random_image(16, 20, 3, 4), 'webp'), encoded(random_image(24, 16, 3, 5), 'jpeg')]
+    return keys, {keys[i]: data[i] for i in [4, 0, 5, 2, 3, 1]}
 
 def center_crop_resize(data, res):
     """The reference: decode with Pillow, grayscale replicated to RGB, largest centered square, Lanczos to res."""
@@ -363,10 +361,13 @@ def _corrupt_lsun(folder):
     # A valid database of several leaf pages whose last one gets a garbage header: LMDB opens it and reads the
     # values of the other pages, then fails when its cursor reaches that page.
     values = {f'{i:040x}': encoded(random_image(16, 24, 3, i), 'jpeg') for i in range(20)}
+    import lmdb
     write_lsun(folder, values)
+    with lmdb.open(str(folder), readonly=True, lock=False) as env:
+        page_size = env.stat()['psize']
     data = bytearray((folder / 'data.mdb').read_bytes())
-    page = data.find(values[f'{19:040x}']) // 4096
-    data[page * 4096 : page * 4096 + 16] = b'\xff' * 16
+    page = data.find(values[f'{19:040x}']) // page_size
+    data[page * page_size : page * page_size + 16] = b'\xff' * 16
     (folder / 'data.mdb').write_bytes(bytes(data))
     return str(folder)
 
