@@ -82,9 +82,13 @@ def test_generator_steps_and_sampling():
         # The last step (t = 1) gives x_0' itself whatever the noise: the posterior at s = 0 is a point mass.
         assert torch.allclose(G.step(x_t, torch.full([3], 1), c, latent, torch.randn_like(x_t)), x_0, atol=1e-6)
         assert x_0.abs().max() <= 1 and x_0.std() > 0.05
-        # The sampler is T such steps from x_T = z; a function of z alone (alone or in a batch, twice).
+        # The sampler is T such steps from x_T = z; a function of z alone (twice, bit for bit; alone or in a batch, to
+        # float32 rounding: ATen's kernels block differently for another batch size, and the worst difference measured
+        # over 4 steps was 5.2e-6 (AVX2, 1 or 2 threads) and 6.8e-6 (ATEN_CPU_CAPABILITY=default) on images in
+        # [-1, 1]; 2e-5 keeps a 3x margin and still fails a latent or noise drawn from the wrong row (differences ~1).
         img = G(z, c)
-        assert img.shape == (3, 1, 8, 8) and torch.equal(G(z, c), img) and torch.allclose(G(z[2:], c[:1]), img[2:], atol=1e-6)
+        assert img.shape == (3, 1, 8, 8) and torch.equal(G(z, c), img)
+        np.testing.assert_allclose(G(z[2:], c[:1]).numpy(), img[2:].numpy(), rtol=0, atol=2e-5)
         # By hand, the per-sample noise drawn as the sampler draws it.
         generators = G.schedule.row_generators(z)
         x = z.reshape(3, 1, 8, 8)
