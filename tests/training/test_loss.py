@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.loss import StyleGAN2Loss
+from training.loss import ProjectedGANLoss, StyleGAN2Loss
 
 Z, W, L, C, H = 3, 3, 4, 1, 4       # z and w dims, number of ws, image channels and size
 
@@ -139,3 +139,80 @@ def test_style_mixing_cutoff(prob):
         assert all(counts[k] > 0 for k in range(1, L)) # every cutoff 1..L-1 occurs
 
 #----------------------------------------------------------------------------
+
+class ProjG(torch.nn.Module):
+    """G(z) = z as an image times a per-pixel gain g (1 at the start: the fakes are the chosen z)."""
+    def __init__(self, res):
+        super().__init__()
+        self.res = res
+        self.g = torch.nn.Parameter(torch.ones([1, 1, res, res]))
+    def forward(self, z, c, update_emas=False):
+        return z.reshape(-1, 1, self.res, self.res) * self.g
+
+class ProjD(torch.nn.Module):
+    """The projected D's interface with logits = img P [N, K], the K columns standing for every scale's pixels;
+    it keeps what it saw and checks that the loss hands it the loss's diffusion."""
+    def __init__(self, res, num_logits, diffusion):
+        super().__init__()
+        self.P = torch.nn.Parameter(torch.randn([res * res, num_logits]) / res)
+        self.diffusion = diffusion
+        self.seen = []
+    def forward(self, img, c, diffusion=None):
+        assert diffusion is self.diffusion
+        self.seen.append(img.detach())
+        return img.flatten(1) @ self.P
+
+def projected_setup(res=4, blur_init_sigma=0, blur_fade_kimg=0):
+    torch.manual_seed(1)
+    diffusion = object() # D's own business: the loss only passes it on
+    G, D = ProjG(res).requires_grad_(False), ProjD(res, 5, diffusion).requires_grad_(False)
+    loss = ProjectedGANLoss(device=torch.device('cpu'), G=G, D=D, diffusion=diffusion, blur_init_sigma=blur_init_sigma, blur_fade_kimg=blur_fade_kimg)
+    z = torch.randn([8, res * res]) * 2
+    real = torch.randn([8, 1, res, res]) * 2
+    return G, D, loss, z, real, torch.zeros([8, 0])
+
+def test_projected_hinge_both_margins():
+    # Hinge: L_D = mean relu(1 + D(fake)) + mean relu(1 - D(real)), means over the images and all K logits (every
+    # scale, every pixel). With D = x P: dL_D/dP = gain / (N K) (fake^T 1[D(fake) > -1] - real^T 1[D(real) < 1]).
+    # The logits fall on both sides of both margins and of 0, so a hinge without its margin moves the gradient.
+    G, D, loss, z, real, c = projected_setup()
+    run(loss, D, 'Dmain', z, real, c, gain=3)
+    fake64, real64, P = z.double(), real.flatten(1).double(), D.P.detach().double()
+    d_fake, d_real = fake64 @ P, real64 @ P
+    for logits, margin in [(d_fake, -1), (d_real, 1)]:
+        assert ((logits - margin).abs() < 1).float().mean() > 0.2 and ((logits - margin).abs() > 1).float().mean() > 0.2
+        assert (logits.sign() != np.sign(margin)).any() and (logits.sign() == np.sign(margin)).any()
+    N, K = d_fake.shape
+    expected = 3 / (N * K) * (fake64.T @ (d_fake > -1).double() - real64.T @ (d_real < 1).double())
+    torch.testing.assert_close(D.P.grad.double(), expected, rtol=1e-5, atol=1e-7)
+    assert G.g.grad is None
+
+def test_projected_g_raises_the_logits():
+    # L_G = -mean D(G(z)): dL_G/dg_p = -gain / (N K) sum_n z_np sum_k P_pk, unclipped (no hinge for G).
+    G, D, loss, z, real, c = projected_setup()
+    run(loss, G, 'Gmain', z, real, c, gain=2)
+    N, K = z.shape[0], D.P.shape[1]
+    expected = -2 / (N * K) * z.double().sum(0) * D.P.detach().double().sum(1)
+    torch.testing.assert_close(G.g.grad.double().flatten(), expected, rtol=1e-5, atol=1e-7)
+    assert D.P.grad is None
+    for phase in ['Greg', 'Dreg']: # no regularization
+        run(loss, D, phase, z, real, c, gain=16)
+        assert D.P.grad is None and G.g.grad.flatten().double().allclose(expected, rtol=1e-5)
+
+def test_projected_blur():
+    # Every image D sees (fakes in both phases, reals) is blurred with sigma = init (1 - cur_nimg / fade), the
+    # kernel 2^-(x/sigma)^2 on |x| <= floor(3 sigma) normalized, zero padding: here a 2-d convolution in float64.
+    for cur_nimg, sigma in [(0, 2.0), (500, 1.0), (1500, 0.0)]:
+        G, D, loss, z, real, c = projected_setup(res=8, blur_init_sigma=2, blur_fade_kimg=1)
+        for module, phase in [(G, 'Gmain'), (D, 'Dmain')]:
+            module.requires_grad_(True)
+            loss.accumulate_gradients(phase=phase, real_img=real, real_c=c, gen_z=z, gen_c=c, gain=1, cur_nimg=cur_nimg)
+        expected = [z.reshape(-1, 1, 8, 8), z.reshape(-1, 1, 8, 8), real]
+        if sigma > 0:
+            r = int(np.floor(3 * sigma))
+            f = 2.0 ** -(np.arange(-r, r + 1) / sigma) ** 2
+            kernel = torch.from_numpy(np.outer(f, f) / f.sum() ** 2)[None, None]
+            expected = [torch.nn.functional.conv2d(img.double(), kernel, padding=r) for img in expected]
+        assert len(D.seen) == 3
+        for seen, want in zip(D.seen, expected):
+            torch.testing.assert_close(seen.double(), want.double(), rtol=1e-5, atol=1e-6)
