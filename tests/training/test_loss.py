@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.loss import ProjectedGANLoss, StyleGAN2Loss
+from training.loss import DCGANLoss, ProjectedGANLoss, StyleGAN2Loss
 
 Z, W, L, C, H = 3, 3, 4, 1, 4       # z and w dims, number of ws, image channels and size
 
@@ -216,3 +216,74 @@ def test_projected_blur():
         assert len(D.seen) == 3
         for seen, want in zip(D.seen, expected):
             torch.testing.assert_close(seen.double(), want.double(), rtol=1e-5, atol=1e-6)
+
+#----------------------------------------------------------------------------
+
+class DcG(torch.nn.Module):
+    """DCGAN's interface, G(z, c) -> img, linear: img = z A."""
+    def __init__(self):
+        super().__init__()
+        self.A = torch.nn.Parameter(torch.randn([Z, C * H * H]) * 0.5)
+    def forward(self, z, c, update_emas=False):
+        return (z @ self.A).reshape(-1, C, H, H)
+
+class TimestepD(torch.nn.Module):
+    """D(x_t, c, t) = <V, x_t> + bias + u t: linear in the image and in the timestep it is given."""
+    def __init__(self):
+        super().__init__()
+        self.V = torch.nn.Parameter(torch.randn([C, H, H]) * 0.5)
+        self.bias = torch.nn.Parameter(torch.tensor(0.1))
+        self.u = torch.nn.Parameter(torch.tensor(0.05))
+    def forward(self, img, c, t, update_emas=False):
+        return (img * self.V).sum([1, 2, 3])[:, None] + self.bias + self.u * t.to(torch.float32)
+
+class ScaleDiffusion:
+    """A stand-in diffusion: x_t = SCALE x with the timesteps 1..N of the batch, so that R1 through it is SCALE^2 |V|^2."""
+    SCALE = 0.6
+    def __call__(self, img):
+        return img * self.SCALE, torch.arange(1, img.shape[0] + 1)[:, None]
+
+def dcgan_setup(**loss_kwargs):
+    torch.manual_seed(2)
+    G, D = DcG().requires_grad_(False), TimestepD().requires_grad_(False)
+    loss = DCGANLoss(device=torch.device('cpu'), G=G, D=D, diffusion=ScaleDiffusion(), **loss_kwargs)
+    return G, D, loss, torch.randn([6, Z]), torch.randn([6, C, H, H]), torch.zeros([6, 0])
+
+def dcgan_hand(G, D, z, real):
+    """(fake, t, D(fake), D(real)) in float64: D of the diffused images, x_t = 0.6 x, t = 1..N."""
+    s, V = ScaleDiffusion.SCALE, D.V.detach().double()
+    fake = (z.double() @ G.A.detach().double()).reshape(-1, C, H, H)
+    t = torch.arange(1, z.shape[0] + 1, dtype=torch.float64)
+    logit = lambda x: s * (x * V).sum([1, 2, 3]) + float(D.bias) + float(D.u) * t
+    return fake, t, logit(fake), logit(real.double())
+
+@pytest.mark.parametrize('phase', ['Dmain', 'Dboth'])
+def test_dcgan_d_loss_through_the_diffusion(phase):
+    # L_D = mean softplus(D(x_t fake, t)) + mean softplus(-D(x_t real, t)); no R1 by default (Dboth = Dmain).
+    G, D, loss, z, real, c = dcgan_setup()
+    run(loss, D, phase, z, real, c, gain=2)
+    fake, t, d_fake, d_real = dcgan_hand(G, D, z, real)
+    pf, pr = torch.sigmoid(d_fake), torch.sigmoid(-d_real)
+    s = ScaleDiffusion.SCALE
+    torch.testing.assert_close(D.V.grad.double(), 2 * s * ((pf[:, None, None, None] * fake).mean(0) - (pr[:, None, None, None] * real.double()).mean(0)), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(D.bias.grad.double(), 2 * (pf.mean() - pr.mean()), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(D.u.grad.double(), 2 * ((pf * t).mean() - (pr * t).mean()), rtol=1e-5, atol=1e-7)
+
+def test_dcgan_g_loss_through_the_diffusion():
+    # L_G = mean softplus(-D(x_t fake, t)): dL/dA = z^T (-sigmoid(-D(fake)) s V) / N.
+    G, D, loss, z, real, c = dcgan_setup()
+    run(loss, G, 'Gboth', z, real, c, gain=3)
+    _fake, _t, d_fake, _d_real = dcgan_hand(G, D, z, real)
+    dimg = -torch.sigmoid(-d_fake)[:, None] * ScaleDiffusion.SCALE * D.V.detach().double().flatten()[None]
+    torch.testing.assert_close(G.A.grad.double(), 3 * z.double().T @ dimg / z.shape[0], rtol=1e-5, atol=1e-7)
+
+def test_dcgan_r1_off_by_default_and_through_the_diffusion():
+    # DCGAN has no R1: Dreg computes nothing. With r1_gamma: gamma/2 |d D(s x)/dx|^2 = gamma/2 s^2 |V|^2 per image,
+    # so dV = gain gamma s^2 V and nothing reaches bias or u.
+    G, D, loss, z, real, c = dcgan_setup()
+    run(loss, D, 'Dreg', z, real, c, gain=16)
+    assert all(p.grad is None for p in D.parameters())
+    G, D, loss, z, real, c = dcgan_setup(r1_gamma=0.3)
+    run(loss, D, 'Dreg', z, real, c, gain=16)
+    torch.testing.assert_close(D.V.grad, 16 * 0.3 * ScaleDiffusion.SCALE ** 2 * D.V.detach(), rtol=1e-5, atol=1e-7)
+    assert all(p.grad is None or float(p.grad) == 0 for p in [D.bias, D.u])
