@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import dnnlib
 from training.loss import DCGANLoss, ProjectedGANLoss, StyleGAN2Loss
 
 Z, W, L, C, H = 3, 3, 4, 1, 4       # z and w dims, number of ws, image channels and size
@@ -257,17 +258,20 @@ def dcgan_hand(G, D, z, real):
     logit = lambda x: s * (x * V).sum([1, 2, 3]) + float(D.bias) + float(D.u) * t
     return fake, t, logit(fake), logit(real.double())
 
+def dcgan_expected_D(G, D, z, real, gain):
+    """Gradients of gain (mean softplus(D(fake)) + mean softplus(-D(real))) w.r.t. V, bias and u, by hand."""
+    fake, t, d_fake, d_real = dcgan_hand(G, D, z, real)
+    pf, pr = torch.sigmoid(d_fake), torch.sigmoid(-d_real)
+    V = gain * ScaleDiffusion.SCALE * ((pf[:, None, None, None] * fake).mean(0) - (pr[:, None, None, None] * real.double()).mean(0))
+    return [(D.V, V), (D.bias, gain * (pf.mean() - pr.mean())), (D.u, gain * ((pf * t).mean() - (pr * t).mean()))]
+
 @pytest.mark.parametrize('phase', ['Dmain', 'Dboth'])
 def test_dcgan_d_loss_through_the_diffusion(phase):
     # L_D = mean softplus(D(x_t fake, t)) + mean softplus(-D(x_t real, t)); no R1 by default (Dboth = Dmain).
     G, D, loss, z, real, c = dcgan_setup()
     run(loss, D, phase, z, real, c, gain=2)
-    fake, t, d_fake, d_real = dcgan_hand(G, D, z, real)
-    pf, pr = torch.sigmoid(d_fake), torch.sigmoid(-d_real)
-    s = ScaleDiffusion.SCALE
-    torch.testing.assert_close(D.V.grad.double(), 2 * s * ((pf[:, None, None, None] * fake).mean(0) - (pr[:, None, None, None] * real.double()).mean(0)), rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(D.bias.grad.double(), 2 * (pf.mean() - pr.mean()), rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(D.u.grad.double(), 2 * ((pf * t).mean() - (pr * t).mean()), rtol=1e-5, atol=1e-7)
+    for param, expected in dcgan_expected_D(G, D, z, real, gain=2):
+        torch.testing.assert_close(param.grad.double(), expected, rtol=1e-5, atol=1e-7)
 
 def test_dcgan_g_loss_through_the_diffusion():
     # L_G = mean softplus(-D(x_t fake, t)): dL/dA = z^T (-sigmoid(-D(fake)) s V) / N.
@@ -287,3 +291,19 @@ def test_dcgan_r1_off_by_default_and_through_the_diffusion():
     run(loss, D, 'Dreg', z, real, c, gain=16)
     torch.testing.assert_close(D.V.grad, 16 * 0.3 * ScaleDiffusion.SCALE ** 2 * D.V.detach(), rtol=1e-5, atol=1e-7)
     assert all(p.grad is None or float(p.grad) == 0 for p in [D.bias, D.u])
+
+@pytest.mark.parametrize('cfg', ['dcgan', 'dcgan_demo'])
+def test_dcgan_presets_reach_the_loss(tmp_path, cfg):
+    # dcgan.yaml: no R1 (gamma 0), so no D reg phase: the loss built from the resolved preset as the loop builds it
+    # runs Dboth as the plain D loss, by hand as in test_dcgan_d_loss_through_the_diffusion.
+    import train
+    from tests.test_train import parse_opts, write_pngs
+    from training import training_loop
+    c, _desc = train.build_config(parse_opts('--outdir', 'unused', '--data', write_pngs(tmp_path, [32] * 2), '--cfg', cfg))
+    G, D, _loss, z, real, c_ = dcgan_setup()
+    loss = dnnlib.util.construct_class_by_name(device=torch.device('cpu'), G=G, D=D, diffusion=ScaleDiffusion(), **c.loss_kwargs)
+    phases = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=c.opt_kwargs, reg_intervals=c.reg_intervals)
+    assert [(phase.name, phase.interval) for phase in phases] == [('Gboth', 1), ('Dboth', 1)]
+    run(loss, D, 'Dboth', z, real, c_, gain=1)
+    for param, expected in dcgan_expected_D(G, D, z, real, gain=1):
+        torch.testing.assert_close(param.grad.double(), expected, rtol=1e-5, atol=1e-7)
