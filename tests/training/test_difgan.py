@@ -177,6 +177,10 @@ def test_preset_constants_reach_the_loss(tmp_path):
     G.requires_grad_(False)
     loss.accumulate_gradients('Dreg', torch.rand([4, 1, 16, 16]), torch.zeros([4, 0]), torch.randn([4, 256]), torch.zeros([4, 0]), gain=phases[-1].interval, cur_nimg=0)
     torch.testing.assert_close(D.w.grad, 16 * 0.5 * D.w.detach(), rtol=1e-5, atol=1e-8)
+    # --eta reaches it too (the loss's own default is uniform, so the preset's value alone cannot show it).
+    c, _desc = train.build_config(parse_opts('--outdir', 'unused', '--data', str(tmp_path), '--cfg', 'difgan', '--eta', 'linear'))
+    loss = dnnlib.util.construct_class_by_name(device=torch.device('cpu'), G=G, D=D, diffusion=None, **c.loss_kwargs)
+    assert np.allclose(loss.eta, [0.1, 0.2, 0.3, 0.4])
 
 #----------------------------------------------------------------------------
 
