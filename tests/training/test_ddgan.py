@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import dnnlib
 from torch_utils import training_stats
 from training.loss import DDGANLoss
 from training.networks_ddgan import Discriminator, Generator
@@ -145,3 +146,99 @@ def test_loss_phases_and_gradients(monkeypatch):
         DDGANLoss(device=torch.device('cpu'), G=G, D=D, diffusion=type('Diffusion', (), dict(diffuse=True))())
 
 #----------------------------------------------------------------------------
+
+class PairD(torch.nn.Module):
+    """D(x_(t-1), c, t, x_t) = <V, x_(t-1)> + <U, x_t> + b_t: linear in both images, a bias per timestep."""
+    def __init__(self):
+        super().__init__()
+        self.V = torch.nn.Parameter(torch.randn([1, 8, 8]) * 0.3)
+        self.U = torch.nn.Parameter(torch.randn([1, 8, 8]) * 0.3)
+        self.b = torch.nn.Parameter(torch.randn([5]) * 0.5)
+    def forward(self, img, c, t, x_t):
+        return ((img * self.V).sum([1, 2, 3]) + (x_t * self.U).sum([1, 2, 3]) + self.b[t])[:, None]
+
+def stub_ddgan(r1_gamma=0.3):
+    torch.manual_seed(0)
+    G = Generator(c_dim=0, img_resolution=8, img_channels=1, **TINY)
+    for p in G.parameters():
+        torch.nn.init.normal_(p, 0, 0.1) # the zero-initialized last layer would make every x_0' zero
+    G.requires_grad_(False)
+    D = PairD().requires_grad_(False)
+    loss = DDGANLoss(device=torch.device('cpu'), G=G, D=D, r1_gamma=r1_gamma)
+    return G, D, loss, torch.rand([6, 1, 8, 8]) * 2 - 1, torch.zeros([6, 0])
+
+def hand_pairs(G, x_0, seed):
+    """The draws of one D or G pass replayed (t, two forward noises, G's latent and posterior noise) and the real
+    pair built from the forward process in float64: x_(t-1) = sqrt(abar_(t-1)) x_0 + sqrt(1 - abar_(t-1)) e1,
+    x_t = sqrt(a) x_(t-1) + sqrt(1 - a) e2 with a = abar_t / abar_(t-1). Returns (t, x_(t-1), x_t, fake(requires_grad))."""
+    torch.manual_seed(seed)
+    t = torch.randint(1, G.num_timesteps + 1, [x_0.shape[0]])
+    e1, e2 = torch.randn_like(x_0), torch.randn_like(x_0)
+    z, noise = torch.randn([x_0.shape[0], G.nz]), torch.randn_like(x_0)
+    abar = G.schedule.alphas_bar.double()
+    ab_prev, a = abar[t - 1].reshape(-1, 1, 1, 1), (abar[t] / abar[t - 1]).reshape(-1, 1, 1, 1)
+    x_prev = ab_prev.sqrt() * x_0.double() + (1 - ab_prev).sqrt() * e1.double()
+    x_t = a.sqrt() * x_prev + (1 - a).sqrt() * e2.double()
+    return t, x_prev, x_t, lambda: G.step(x_t.float(), t, torch.zeros([x_0.shape[0], 0]), z, noise)
+
+def pair_logits(D, x, t, x_t):
+    return (x.double() * D.V.detach().double()).sum([1, 2, 3]) + (x_t * D.U.detach().double()).sum([1, 2, 3]) + D.b.detach().double()[t]
+
+def run_phase(loss, module, phase, real, c, gain, seed):
+    module.requires_grad_(True)
+    torch.manual_seed(seed)
+    loss.accumulate_gradients(phase, real, c, None, c, gain=gain, cur_nimg=0)
+    module.requires_grad_(False)
+
+@pytest.mark.parametrize('phase', ['Dmain', 'Dreg', 'Dboth'])
+def test_d_loss_and_r1_by_hand(phase):
+    # L_D = gain mean_n [softplus(D(fake_n, t_n, x_t,n)) + softplus(-D(x_(t-1),n, t_n, x_t,n)) + gamma/2 |dD/dx_(t-1)|^2]:
+    # the fake is G's step from the real pair's x_t. With D linear: dV = gain mean(s_f fake - s_r x_(t-1)) + gain gamma V,
+    # dU = gain mean((s_f - s_r) x_t), db_k = gain sum_(t_n = k) (s_f - s_r) / N, s_f = sigmoid(D(fake)),
+    # s_r = sigmoid(-D(real)); R1 differentiates x_(t-1) only (U and b get nothing from it).
+    G, D, loss, real, c = stub_ddgan(r1_gamma=0.3)
+    run_phase(loss, D, phase, real, c, gain=15, seed=3)
+    t, x_prev, x_t, fake = hand_pairs(G, real, seed=3)
+    main, r1 = phase != 'Dreg', phase != 'Dmain'
+    with torch.no_grad():
+        fake = fake().double()
+    s_f = torch.sigmoid(pair_logits(D, fake, t, x_t)) * main
+    s_r = torch.sigmoid(-pair_logits(D, x_prev, t, x_t)) * main
+    N = real.shape[0]
+    expected_V = 15 * ((s_f[:, None, None, None] * fake - s_r[:, None, None, None] * x_prev).mean(0) + 0.3 * r1 * D.V.detach().double())
+    expected_U = 15 * ((s_f - s_r)[:, None, None, None] * x_t).mean(0)
+    expected_b = 15 * torch.zeros([5], dtype=torch.float64).index_add_(0, t, s_f - s_r) / N
+    torch.testing.assert_close(D.V.grad.double(), expected_V, rtol=1e-4, atol=1e-6)
+    for param, expected in [(D.U, expected_U), (D.b, expected_b)]:
+        grad = param.grad.double() if param.grad is not None else torch.zeros_like(expected)
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+    assert all(p.grad is None for p in G.parameters())
+
+def test_g_loss_by_hand():
+    # L_G = gain mean softplus(-D(fake, t, x_t)), the fake G's step from a fresh real pair's x_t, D given that x_t.
+    G, D, loss, real, c = stub_ddgan()
+    run_phase(loss, G, 'Gboth', real, c, gain=2, seed=5)
+    grads = [p.grad.clone() for p in G.parameters()]
+    G.zero_grad(set_to_none=True)
+    G.requires_grad_(True)
+    t, _x_prev, x_t, fake = hand_pairs(G, real, seed=5)
+    fake = fake()
+    logits = (fake * D.V).sum([1, 2, 3]) + (x_t.float() * D.U).sum([1, 2, 3]) + D.b[t]
+    (2 * torch.nn.functional.softplus(-logits).mean()).backward()
+    for (name, p), grad in zip(G.named_parameters(), grads):
+        torch.testing.assert_close(grad, p.grad, rtol=1e-4, atol=1e-6, msg=name)
+    assert sum(float(grad.abs().sum()) for grad in grads) > 0 and all(p.grad is None for p in D.parameters())
+
+def test_preset_r1_reaches_the_loss(tmp_path):
+    # ddgan.yaml (ddgan_demo's base): R1 gamma 0.02 every 15 minibatches, the official CIFAR-10 setting. The loss
+    # built from the resolved preset as the loop builds it, its phases from the loop's make_phases: dV = 15 0.02 V.
+    import train
+    from tests.test_train import parse_opts, write_pngs
+    from training import training_loop
+    c, _desc = train.build_config(parse_opts('--outdir', 'unused', '--data', write_pngs(tmp_path, [8] * 2), '--cfg', 'ddgan_demo'))
+    G, D, _loss, real, c_ = stub_ddgan()
+    loss = dnnlib.util.construct_class_by_name(device=torch.device('cpu'), G=G, D=D, diffusion=None, **c.loss_kwargs)
+    phases = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=c.opt_kwargs, reg_intervals=c.reg_intervals)
+    assert [(phase.name, phase.interval) for phase in phases] == [('Gboth', 1), ('Dmain', 1), ('Dreg', 15)]
+    run_phase(loss, D, 'Dreg', real, c_, gain=phases[-1].interval, seed=0)
+    torch.testing.assert_close(D.V.grad, 15 * 0.02 * D.V.detach(), rtol=1e-5, atol=1e-8)

@@ -76,10 +76,17 @@ def test_loss_target_is_epsilon(monkeypatch, offset):
     monkeypatch.setattr(training_stats, 'report', lambda name, value: reported.setdefault(name, value.detach()))
     loss = DDPMLoss(device=torch.device('cpu'), G=G)
     G.unet.offset = torch.tensor(offset, requires_grad=True)
-    loss.accumulate_gradients('Gboth', x_0, torch.zeros([16, 0]), None, None, gain=1, cur_nimg=0)
+    loss.accumulate_gradients('Gboth', x_0, torch.zeros([16, 0]), None, None, gain=3, cur_nimg=0)
     np.testing.assert_allclose(reported['Loss/G/loss'].numpy(), np.full(16, offset ** 2), atol=2e-4)
-    assert G.unet.offset.grad.item() == pytest.approx(2 * offset, abs=2e-4)
+    assert G.unet.offset.grad.item() == pytest.approx(3 * 2 * offset, abs=6e-4)
     assert G.unet.seen_t.min() >= 1 and G.unet.seen_t.max() <= 100 and len(set(G.unet.seen_t.tolist())) > 8
+    # t uniform on 1..T exactly: with T = 3 and 3000 images every count is 1000 +- 4 standard deviations.
+    G = Generator(c_dim=0, img_resolution=8, img_channels=1, num_timesteps=3, **TINY_UNET)
+    G.unet = OracleEps(torch.zeros([3000, 1, 8, 8]), G.schedule.alphas_bar.float(), 0.0)
+    G.unet.offset = torch.tensor(0.0, requires_grad=True)
+    DDPMLoss(device=torch.device('cpu'), G=G).accumulate_gradients('Gboth', torch.zeros([3000, 1, 8, 8]), torch.zeros([3000, 0]), None, None, gain=1, cur_nimg=0)
+    counts = np.bincount(G.unet.seen_t.numpy(), minlength=5)
+    assert counts[0] == 0 and counts[4] == 0 and all(abs(n - 1000) < 4 * np.sqrt(3000 * 1 / 3 * 2 / 3) for n in counts[1:4])
 
 #----------------------------------------------------------------------------
 

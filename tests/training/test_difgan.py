@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import dnnlib
 from training import networks_difgan
 from training.loss import DifGANLoss, difgan_eta
 
@@ -78,8 +79,9 @@ def test_bad_generator_options():
 
 @pytest.mark.parametrize('eta', [[0.2, 0.0, 0.6], 'uniform', 'final'])
 def test_eta_weighted_losses_closed_form(eta):
-    # With D = <w, x> + b: dL_D/db = mean_n[-sigmoid(-D(x_n)) + sum_k eta_k sigmoid(D(z_k,n))] and
-    # dL_G/db = mean_n sum_k eta_k (-sigmoid(-D(z_k,n))), eta normalized; z_k from the unrolled G, D by hand.
+    # With D = <w, x> + b, s_r = sigmoid(-D(x_n)), s_k = sigmoid(D(z_k,n)), eta normalized, gain g:
+    # dL_D/db = g mean_n[-s_r + sum_k eta_k s_k], dL_D/dw = g mean_n[-s_r x_n + sum_k eta_k s_k z_k,n],
+    # dL_G/db = g mean_n sum_k eta_k (-sigmoid(-D(z_k,n))); z_k from the unrolled G, D by hand.
     G = tiny_generator()
     D = LinearD(256)
     loss = DifGANLoss(device=torch.device('cpu'), G=G, D=D, eta=eta)
@@ -89,16 +91,19 @@ def test_eta_weighted_losses_closed_form(eta):
     weights = {'uniform': np.ones(3), 'final': np.array([0, 0, 1.0])}.get(eta, np.array(eta)) if isinstance(eta, str) else np.array(eta)
     weights = weights / weights.sum()
     with torch.no_grad():
-        outputs = G(z, c, return_steps=True)[:, 1:].flatten(2).numpy()    # [N, 3, 256]: z_2, z_1, z_0
-    w, b = D.w.detach().numpy(), D.b.item()
+        outputs = G(z, c, return_steps=True)[:, 1:].flatten(2).double().numpy()    # [N, 3, 256]: z_2, z_1, z_0
+    w, b = D.w.detach().double().numpy(), D.b.item()
+    x = real.flatten(1).double().numpy()
     d_fake = outputs @ w + b                                            # [N, 3]
-    d_real = real.flatten(1).numpy() @ w + b
-    expected_D = np.mean(-sigmoid(-d_real) + (weights * sigmoid(d_fake)).sum(1))
-    expected_G = np.mean((weights * -sigmoid(-d_fake)).sum(1))
-    loss.accumulate_gradients('Dmain', real, c, z, c, gain=1, cur_nimg=0)
+    d_real = x @ w + b
+    expected_D = 3 * np.mean(-sigmoid(-d_real) + (weights * sigmoid(d_fake)).sum(1))
+    expected_D_w = 3 * np.mean(-sigmoid(-d_real)[:, None] * x + ((weights * sigmoid(d_fake))[:, :, None] * outputs).sum(1), axis=0)
+    expected_G = 3 * np.mean((weights * -sigmoid(-d_fake)).sum(1))
+    loss.accumulate_gradients('Dmain', real, c, z, c, gain=3, cur_nimg=0)
     assert float(D.b.grad) == pytest.approx(expected_D, rel=1e-5, abs=1e-7)
+    np.testing.assert_allclose(D.w.grad.double().numpy(), expected_D_w, rtol=1e-5, atol=1e-7)
     D.b.grad = None
-    loss.accumulate_gradients('Gmain', real, c, z, c, gain=1, cur_nimg=0)
+    loss.accumulate_gradients('Gmain', real, c, z, c, gain=3, cur_nimg=0)
     assert float(D.b.grad) == pytest.approx(expected_G, rel=1e-5, abs=1e-7)
 
 @pytest.mark.parametrize('phase', ['Dreg', 'Dboth'])
@@ -155,6 +160,27 @@ def test_gradients_reach_every_step():
     assert z.grad.abs().sum() > 0
     for name, param in G.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+def test_preset_constants_reach_the_loss(tmp_path):
+    # difgan.yaml: R1 gamma 0.5 every 16 minibatches, eta uniform. The loss built from the resolved preset as the
+    # loop builds it (here over a 4-step G, the preset's steps), its phases from make_phases: equal weights 1/4 and
+    # the reg phase's dw = 16 0.5 w.
+    import train
+    from tests.test_train import parse_opts, write_pngs
+    from training import training_loop
+    c, _desc = train.build_config(parse_opts('--outdir', 'unused', '--data', write_pngs(tmp_path, [16] * 2, channels=1), '--cfg', 'difgan'))
+    G, D = tiny_generator(steps=c.network_kwargs.G.steps), LinearD(256)
+    loss = dnnlib.util.construct_class_by_name(device=torch.device('cpu'), G=G, D=D, diffusion=None, **c.loss_kwargs)
+    assert c.network_kwargs.G.steps == 4 and loss.eta == [0.25] * 4 and loss.active == [0, 1, 2, 3]
+    phases = training_loop.make_phases(modules=dict(G=G, D=D), opt_kwargs=c.opt_kwargs, reg_intervals=c.reg_intervals)
+    assert [(phase.name, phase.interval) for phase in phases] == [('Gboth', 1), ('Dmain', 1), ('Dreg', 16)]
+    G.requires_grad_(False)
+    loss.accumulate_gradients('Dreg', torch.rand([4, 1, 16, 16]), torch.zeros([4, 0]), torch.randn([4, 256]), torch.zeros([4, 0]), gain=phases[-1].interval, cur_nimg=0)
+    torch.testing.assert_close(D.w.grad, 16 * 0.5 * D.w.detach(), rtol=1e-5, atol=1e-8)
+    # --eta reaches it too (the loss's own default is uniform, so the preset's value alone cannot show it).
+    c, _desc = train.build_config(parse_opts('--outdir', 'unused', '--data', str(tmp_path), '--cfg', 'difgan', '--eta', 'linear'))
+    loss = dnnlib.util.construct_class_by_name(device=torch.device('cpu'), G=G, D=D, diffusion=None, **c.loss_kwargs)
+    assert np.allclose(loss.eta, [0.1, 0.2, 0.3, 0.4])
 
 #----------------------------------------------------------------------------
 
