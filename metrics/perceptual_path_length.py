@@ -32,7 +32,7 @@ class PPLSampler(torch.nn.Module):
         space,              # 'z' (slerp of latents) or 'w' (lerp of mapped latents)
         sampling,           # 'full' (t ~ U[0, 1)) or 'end' (t = 0)
         crop,               # crop to the central face region, as for FFHQ in the StyleGAN paper
-        vgg16,              # detector from get_feature_detector(VGG16_URL)
+        vgg16,              # LPIPS VGG16 from metric_utils.get_lpips_vgg16()
     ):
         assert space in ['z', 'w']
         assert sampling in ['full', 'end']
@@ -88,7 +88,7 @@ def ppl_from_distances(dist: np.ndarray) -> float:
 
 def compute_ppl(opts: metric_utils.MetricOptions, num_samples: int, epsilon: float, space: str, sampling: str, crop: bool, batch_size: int) -> float:
     """PPL over num_samples paths; NaN on ranks > 0."""
-    vgg16 = metric_utils.get_feature_detector(metric_utils.VGG16_URL, device=opts.device, num_gpus=opts.num_gpus, rank=opts.rank, verbose=opts.progress.verbose)
+    vgg16 = metric_utils.get_lpips_vgg16(device=opts.device, num_gpus=opts.num_gpus, rank=opts.rank, verbose=opts.progress.verbose)
     G = copy.deepcopy(opts.G).eval().requires_grad_(False).to(opts.device)
     sampler = PPLSampler(G=G, epsilon=epsilon, space=space, sampling=sampling, crop=crop, vgg16=vgg16)
     sample_labels = metric_utils.random_label_sampler(opts=opts, c_dim=G.c_dim)

