@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -52,6 +53,7 @@ COMPARED = [('reference', False), ('fast', False), ('fast', True)]  # (path, bf1
 ADA_INTERVAL = 4        # diffusion adaptation every 4 minibatches
 DEFAULT_GAMMA = 2       # R1 weight where the preset requires --gamma (StyleGAN3)
 COND_DIM = 10           # label dimension with --cond (the built-in digits have 10 classes)
+CUSTOM_KERNELS = r'bias_act_kernel|upfirdn2d_kernel|lrelu_mask_kernel' # the CUDA kernels of torch_utils/ops/*.cu
 
 #----------------------------------------------------------------------------
 
@@ -68,6 +70,12 @@ def time_calls(fn, reps: int, device: torch.device) -> float:
         fn()
     sync(device)
     return (time.perf_counter() - start) / reps
+
+def kernel_share(events, pattern: str) -> float:
+    """Fraction of the GPU time of profiler events spent in kernels whose names match the regex pattern."""
+    kernels = [event for event in events if event.device_type == torch.autograd.DeviceType.CUDA]
+    total = sum(event.device_time_total for event in kernels)
+    return sum(event.device_time_total for event in kernels if re.search(pattern, event.name)) / max(total, 1e-9)
 
 #----------------------------------------------------------------------------
 
@@ -226,10 +234,15 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
                 reg_phase(name)()
         generate()
 
+    custom_op_share = None
     if profile:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+        with torch.profiler.profile(activities=activities) as prof:
             main_iteration()
-        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25), file=sys.stderr)
+            sync(device)
+        print(prof.key_averages().table(sort_by='self_device_time_total' if device.type == 'cuda' else 'self_cpu_time_total', row_limit=25), file=sys.stderr)
+        if device.type == 'cuda':
+            custom_op_share = kernel_share(prof.events(), CUSTOM_KERNELS)
 
     # FLOPs of one main iteration, each regularization phase and one generated batch.
     print('Counting FLOPs...', file=sys.stderr)
@@ -289,6 +302,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
                 train_frac_of_bf16_peak=round(train_gflops / max(peaks_bf16.values()), 4),
                 gen_frac_of_bf16_peak=round(gen_gflops / max(peaks_bf16.values()), 4)) if peaks_bf16 else {}),
         max_rss_mb=round(max_rss_mb, 1),
+        **(dict(custom_op_share=None if custom_op_share is None else round(custom_op_share, 4)) if profile else {}),
         warmup_iters=warmup,
         timed_iters=iters,
     )
@@ -346,7 +360,7 @@ def compare_paths(child_args: list, rounds: int, with_bf16: bool) -> dict:
 @click.option('--path',         help='The CPU fast path as the presets have it, or the reference: the code before it (REFERENCE_KNOBS, glibc allocator defaults)', type=click.Choice(['fast', 'reference']), default='fast', show_default=True)
 @click.option('--compare',      help='Run the reference, the fast path and (where the preset has it) the fast path with --bf16, each in its own process, alternating; print their speeds and ratios', is_flag=True)
 @click.option('--rounds',       help='--compare: runs of each path', metavar='INT', type=click.IntRange(min=1), default=2, show_default=True)
-@click.option('--profile',      help='Print the operators of one training iteration, by self CPU time, to stderr', is_flag=True)
+@click.option('--profile',      help='Print the operators of one training iteration, by self CPU (CUDA: GPU) time, to stderr; on CUDA, the GPU time share of the custom kernels in the JSON', is_flag=True)
 def main(cfg: str, res: int, channels: str, batch: int, cbase: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool,
          bf16: bool, path: str, compare: bool, rounds: int, profile: bool):
     """Benchmark training and generation speed and the fraction of peak FLOP/s achieved; prints one JSON line."""
