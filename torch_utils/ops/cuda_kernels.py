@@ -87,8 +87,8 @@ def loaded(op: str) -> bool:
 
 #----------------------------------------------------------------------------
 
-def relative_error(got: Optional[torch.Tensor], expected: Optional[torch.Tensor]) -> float:
-    """Largest absolute difference relative to max(1, largest reference magnitude); inf for a shape or NaN mismatch."""
+def relative_error(got: Optional[torch.Tensor], expected: Optional[torch.Tensor], floor: float = 1.0) -> float:
+    """Largest absolute difference relative to max(floor, largest reference magnitude); inf for a shape or NaN mismatch."""
     if got is None or expected is None:
         return 0.0 if got is None and expected is None else float('inf')
     if got.shape != expected.shape:
@@ -97,7 +97,7 @@ def relative_error(got: Optional[torch.Tensor], expected: Optional[torch.Tensor]
     if not torch.equal(torch.isnan(got), torch.isnan(expected)):
         return float('inf')
     diff = (got - expected).nan_to_num(nan=0.0).abs().max().item() if got.numel() else 0.0
-    scale = max(1.0, expected.nan_to_num(nan=0.0).abs().max().item() if expected.numel() else 0.0)
+    scale = max(floor, expected.nan_to_num(nan=0.0).abs().max().item() if expected.numel() else 0.0)
     return diff / scale
 
 def _derivatives(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], dy: torch.Tensor, weights: Sequence[torch.Tensor]) -> List[Optional[torch.Tensor]]:
