@@ -78,8 +78,8 @@ def required_gamma(cfg: str) -> Optional[float]:
 def kernel_share(events, pattern: str) -> float:
     """Fraction of the GPU time of profiler events spent in kernels whose names match the regex pattern."""
     kernels = [event for event in events if event.device_type == torch.autograd.DeviceType.CUDA]
-    total = sum(event.device_time_total for event in kernels)
-    return sum(event.device_time_total for event in kernels if re.search(pattern, event.name)) / max(total, 1e-9)
+    total = sum(event.time_range.elapsed_us() for event in kernels)
+    return sum(event.time_range.elapsed_us() for event in kernels if re.search(pattern, event.name)) / max(total, 1e-9)
 
 #----------------------------------------------------------------------------
 
