@@ -20,6 +20,7 @@ import json
 import math
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -52,6 +53,7 @@ COMPARED = [('reference', False), ('fast', False), ('fast', True)]  # (path, bf1
 ADA_INTERVAL = 4        # diffusion adaptation every 4 minibatches
 DEFAULT_GAMMA = 2       # R1 weight where the preset requires --gamma (StyleGAN3)
 COND_DIM = 10           # label dimension with --cond (the built-in digits have 10 classes)
+CUSTOM_KERNELS = r'bias_act_kernel|upfirdn2d_kernel|lrelu_mask_kernel' # the CUDA kernels of torch_utils/ops/*.cu
 
 #----------------------------------------------------------------------------
 
@@ -68,6 +70,16 @@ def time_calls(fn, reps: int, device: torch.device) -> float:
         fn()
     sync(device)
     return (time.perf_counter() - start) / reps
+
+def required_gamma(cfg: str) -> Optional[float]:
+    """DEFAULT_GAMMA where the preset has no default R1 weight (StyleGAN3; it changes no cost), else None."""
+    return DEFAULT_GAMMA if presets.load_preset(cfg).get('gamma') == presets.REQUIRED else None
+
+def kernel_share(events, pattern: str) -> float:
+    """Fraction of the GPU time of profiler events spent in kernels whose names match the regex pattern."""
+    kernels = [event for event in events if event.device_type == torch.autograd.DeviceType.CUDA]
+    total = sum(event.time_range.elapsed_us() for event in kernels)
+    return sum(event.time_range.elapsed_us() for event in kernels if re.search(pattern, event.name)) / max(total, 1e-9)
 
 #----------------------------------------------------------------------------
 
@@ -141,9 +153,10 @@ def peak_rss_mb() -> float:
 #----------------------------------------------------------------------------
 
 def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool,
-              cbase: Optional[int] = None, path: str = 'fast', bf16: bool = False, profile: bool = False) -> dict:
+              cbase: Optional[int] = None, path: str = 'fast', bf16: bool = False, profile: bool = False, with_peaks: bool = True) -> dict:
     """Build the preset's networks at res x res x channels and time training and generation; returns the JSON record.
-    path: 'fast' (the presets as they are) or 'reference' (REFERENCE_KNOBS: the code before the CPU fast path)."""
+    path: 'fast' (the presets as they are) or 'reference' (REFERENCE_KNOBS: the code before the CPU fast path).
+    with_peaks=False leaves out the peak FLOP/s measurement and the fractions of it (seconds on a CPU)."""
     device = torch.device('cuda') if torch.cuda.is_available() else torch.device('cpu')
     torch.manual_seed(0)
     np.random.seed(0)
@@ -154,8 +167,7 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
     conv2d_gradfix.enabled = True
     grid_sample_gradfix.enabled = True
 
-    if gamma is None and presets.load_preset(cfg).get('gamma') == presets.REQUIRED:
-        gamma = DEFAULT_GAMMA # the R1 weight changes no cost; StyleGAN3 presets have no default
+    gamma = gamma if gamma is not None else required_gamma(cfg)
     overrides = dict(batch=batch, gamma=gamma, fmaps=None if cbase is None else cbase / 32768)
     if path == 'reference':
         overrides.update({knob: value for knob, value in REFERENCE_KNOBS.items() if knob in presets.load_preset(cfg)})
@@ -226,10 +238,15 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
                 reg_phase(name)()
         generate()
 
+    custom_op_share = None
     if profile:
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+        with torch.profiler.profile(activities=activities) as prof:
             main_iteration()
-        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=25), file=sys.stderr)
+            sync(device)
+        print(prof.key_averages().table(sort_by='self_device_time_total' if device.type == 'cuda' else 'self_cpu_time_total', row_limit=25), file=sys.stderr)
+        if device.type == 'cuda':
+            custom_op_share = kernel_share(prof.events(), CUSTOM_KERNELS)
 
     # FLOPs of one main iteration, each regularization phase and one generated batch.
     print('Counting FLOPs...', file=sys.stderr)
@@ -245,13 +262,23 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
     train_flops = flops['main'] + sum(flops[name] / phase.interval for name, phase in lazy_phases.items())
 
     max_rss_mb = peak_rss_mb() # before the peak measurement's large matrices
-    print('Measuring peak matmul and conv2d throughput...', file=sys.stderr)
-    peak_reps = max(iters, 5) if device.type == 'cpu' else 20
-    peaks = measure_peak(device, reps=peak_reps)
-    peak = max(peaks.values())
-    peaks_bf16 = measure_peak(device, reps=peak_reps, dtype=torch.bfloat16) if device.type == 'cpu' else None
     train_gflops = train_flops / train_sec / 1e9
     gen_gflops = flops['gen'] / secs['gen'] / 1e9
+    peak_fields = dict()
+    if with_peaks:
+        print('Measuring peak matmul and conv2d throughput...', file=sys.stderr)
+        peak_reps = max(iters, 5) if device.type == 'cpu' else 20
+        peaks = measure_peak(device, reps=peak_reps)
+        peak = max(peaks.values())
+        peaks_bf16 = measure_peak(device, reps=peak_reps, dtype=torch.bfloat16) if device.type == 'cpu' else None
+        peak_fields = dict(
+            peak_matmul_gflops=round(peaks['matmul'], 2),
+            peak_conv_gflops=round(peaks['conv'], 2),
+            train_frac_of_peak=round(train_gflops / peak, 4),
+            gen_frac_of_peak=round(gen_gflops / peak, 4),
+            **(dict(peak_matmul_gflops_bf16=round(peaks_bf16['matmul'], 2), peak_conv_gflops_bf16=round(peaks_bf16['conv'], 2),
+                    train_frac_of_bf16_peak=round(train_gflops / max(peaks_bf16.values()), 4),
+                    gen_frac_of_bf16_peak=round(gen_gflops / max(peaks_bf16.values()), 4)) if peaks_bf16 else {}))
 
     return dict(
         device=device.type,
@@ -281,14 +308,9 @@ def benchmark(cfg: str, res: int, channels: int, batch: int, gamma: float, iters
         gen_gflop_per_img=round(flops['gen'] / batch / 1e9, 4),
         train_gflops=round(train_gflops, 2),
         gen_gflops=round(gen_gflops, 2),
-        peak_matmul_gflops=round(peaks['matmul'], 2),
-        peak_conv_gflops=round(peaks['conv'], 2),
-        train_frac_of_peak=round(train_gflops / peak, 4),
-        gen_frac_of_peak=round(gen_gflops / peak, 4),
-        **(dict(peak_matmul_gflops_bf16=round(peaks_bf16['matmul'], 2), peak_conv_gflops_bf16=round(peaks_bf16['conv'], 2),
-                train_frac_of_bf16_peak=round(train_gflops / max(peaks_bf16.values()), 4),
-                gen_frac_of_bf16_peak=round(gen_gflops / max(peaks_bf16.values()), 4)) if peaks_bf16 else {}),
+        **peak_fields,
         max_rss_mb=round(max_rss_mb, 1),
+        **(dict(custom_op_share=None if custom_op_share is None else round(custom_op_share, 4)) if profile else {}),
         warmup_iters=warmup,
         timed_iters=iters,
     )
@@ -346,7 +368,7 @@ def compare_paths(child_args: list, rounds: int, with_bf16: bool) -> dict:
 @click.option('--path',         help='The CPU fast path as the presets have it, or the reference: the code before it (REFERENCE_KNOBS, glibc allocator defaults)', type=click.Choice(['fast', 'reference']), default='fast', show_default=True)
 @click.option('--compare',      help='Run the reference, the fast path and (where the preset has it) the fast path with --bf16, each in its own process, alternating; print their speeds and ratios', is_flag=True)
 @click.option('--rounds',       help='--compare: runs of each path', metavar='INT', type=click.IntRange(min=1), default=2, show_default=True)
-@click.option('--profile',      help='Print the operators of one training iteration, by self CPU time, to stderr', is_flag=True)
+@click.option('--profile',      help='Print the operators of one training iteration, by self CPU (CUDA: GPU) time, to stderr; on CUDA, the GPU time share of the custom kernels in the JSON', is_flag=True)
 def main(cfg: str, res: int, channels: str, batch: int, cbase: int, gamma: float, iters: int, warmup: int, diffusion: bool, cond: bool, fp32: bool,
          bf16: bool, path: str, compare: bool, rounds: int, profile: bool):
     """Benchmark training and generation speed and the fraction of peak FLOP/s achieved; prints one JSON line."""

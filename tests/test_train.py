@@ -228,21 +228,17 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
 #----------------------------------------------------------------------------
 # A few ticks of real training on the built-in digits (16 px, tiny widths).
 
-def tiny_config(run_dir, cfg='demo', args=(), **overrides):
-    """A preset's configuration (args: further train.py options, e.g. --insgen) on the built-in digits at 16x16 with
-    tiny widths (StyleGAN3 presets: R1 gamma 1)."""
-    extra = ['--gamma', '1'] if cfg.startswith('stylegan3') else []
-    c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--cfg', cfg, '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3', '--metrics', 'none', '--fp32', '1', *extra, *args))
-    # 16 px and tiny widths; FastGAN makes 32 px at the least, and the projected D's widths are fixed.
-    c.training_set_kwargs.update(resolution=32 if c.family == 'projected_gan' else 16, max_size=64)
-    for kwargs in c.network_kwargs.values():
+def tiny_networks(network_kwargs: dict) -> None:
+    """Shrink a preset's network kwargs (train.build_config's c.network_kwargs) to tiny widths, in place; the projected
+    D's widths are fixed."""
+    for kwargs in network_kwargs.values():
         if 'channel_base' in kwargs:
             kwargs.update(channel_base=256, channel_max=16)
         if kwargs.class_name == 'training.insgen.ContrastiveHead':
             kwargs.in_features = 16 # D's channels at 4x4
         if kwargs.class_name == 'training.networks_dudgan.Classifier':
             kwargs.proj_dim = 16
-    G, D = c.network_kwargs.G, c.network_kwargs.get('D', dnnlib.EasyDict(class_name=None)) # DDPM has no D
+    G, D = network_kwargs.G, network_kwargs.get('D', dnnlib.EasyDict(class_name=None)) # DDPM has no D
     if G.class_name == 'training.networks_difgan.Generator':
         G.ngf = 4 # its latent is the image
     elif G.class_name in ['training.networks_ddpm.Generator', 'training.networks_ddgan.Generator']:
@@ -255,6 +251,15 @@ def tiny_config(run_dir, cfg='demo', args=(), **overrides):
         D.mapping_kwargs = dnnlib.EasyDict(num_layers=2)
     if D.class_name == 'training.networks_ddgan.Discriminator':
         D.update(ngf=4, t_emb_dim=16)
+
+def tiny_config(run_dir, cfg='demo', args=(), **overrides):
+    """A preset's configuration (args: further train.py options, e.g. --insgen) on the built-in digits at 16x16 with
+    tiny widths (StyleGAN3 presets: R1 gamma 1)."""
+    extra = ['--gamma', '1'] if cfg.startswith('stylegan3') else []
+    c, _desc = train.build_config(parse_opts('--outdir', str(run_dir), '--cfg', cfg, '--batch', '8', '--kimg', '0.096', '--tick', '0.032', '--snap', '1', '--seed', '3', '--metrics', 'none', '--fp32', '1', *extra, *args))
+    # 16 px and tiny widths; FastGAN makes 32 px at the least, and the projected D's widths are fixed.
+    c.training_set_kwargs.update(resolution=32 if c.family == 'projected_gan' else 16, max_size=64)
+    tiny_networks(c.network_kwargs)
     # p moves 0.032 per update, so it is visible within a few ticks; a low target makes any D that scores reals
     # positive more often than not count as overfitting, which a D this young does within a few minibatches.
     if c.diffusion_kwargs is not None:

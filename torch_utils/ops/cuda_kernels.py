@@ -31,6 +31,8 @@ SelfCheck = Callable[[Any, torch.device], Optional[str]] # (plugin, device) -> N
 
 _plugins: Dict[str, Optional[Any]] = dict() # op -> checked extension, or None after a failed build or self-check.
 
+enabled = True # False: every op takes its reference, as with impl='ref' (tools/gpu_check.py compares networks both ways).
+
 #----------------------------------------------------------------------------
 
 def build(op: str) -> Any:
@@ -75,14 +77,18 @@ def load(op: str, self_check: SelfCheck, device: torch.device) -> Optional[Any]:
 def plugin_for(op: str, self_check: SelfCheck, x: torch.Tensor, impl: str) -> Optional[Any]:
     """The checked extension to run op on x with, or None for the reference (impl='ref', a CPU tensor, or no usable kernel)."""
     assert impl in ['ref', 'cuda']
-    if impl != 'cuda' or x.device.type != 'cuda':
+    if not enabled or impl != 'cuda' or x.device.type != 'cuda':
         return None
     return load(op, self_check, x.device)
 
+def loaded(op: str) -> bool:
+    """Whether op's extension has been built and passed its self-check in this process."""
+    return _plugins.get(op) is not None
+
 #----------------------------------------------------------------------------
 
-def _error(got: Optional[torch.Tensor], expected: Optional[torch.Tensor]) -> float:
-    """Largest absolute difference relative to max(1, largest reference magnitude); inf for a shape or NaN mismatch."""
+def relative_error(got: Optional[torch.Tensor], expected: Optional[torch.Tensor], floor: float = 1.0) -> float:
+    """Largest absolute difference relative to max(floor, largest reference magnitude); inf for a shape or NaN mismatch."""
     if got is None or expected is None:
         return 0.0 if got is None and expected is None else float('inf')
     if got.shape != expected.shape:
@@ -91,7 +97,7 @@ def _error(got: Optional[torch.Tensor], expected: Optional[torch.Tensor]) -> flo
     if not torch.equal(torch.isnan(got), torch.isnan(expected)):
         return float('inf')
     diff = (got - expected).nan_to_num(nan=0.0).abs().max().item() if got.numel() else 0.0
-    scale = max(1.0, expected.nan_to_num(nan=0.0).abs().max().item() if expected.numel() else 0.0)
+    scale = max(floor, expected.nan_to_num(nan=0.0).abs().max().item() if expected.numel() else 0.0)
     return diff / scale
 
 def _derivatives(fn: Callable[..., torch.Tensor], inputs: Sequence[torch.Tensor], dy: torch.Tensor, weights: Sequence[torch.Tensor]) -> List[Optional[torch.Tensor]]:
@@ -118,14 +124,14 @@ def check_against_reference(fn: Callable[..., torch.Tensor], ref: Callable[..., 
     weights = [torch.randn(t.shape, generator=gen, dtype=torch.float64).to(device) for t in inputs]
     names = ['output'] + [f'gradient {i}' for i in range(len(inputs))] + [f'second-order gradient {i}' for i in range(len(inputs) + 1)]
     for name, got, exp in zip(names, _derivatives(fn, inputs, dy, weights), _derivatives(ref, inputs, dy, weights)):
-        err = _error(got, exp)
+        err = relative_error(got, exp)
         if not err <= 1e-6:
             return f'{label}: float64 {name} off by {err:.3g}'
     for dtype in ([torch.float32, torch.float16] if device.type == 'cuda' else [torch.float32]):
         cast = [t.to(dtype) for t in inputs]
         with torch.no_grad():
             got, exp = fn(*cast), ref(*cast)
-        err = _error(got, exp) if got.dtype == exp.dtype == dtype else float('inf')
+        err = relative_error(got, exp) if got.dtype == exp.dtype == dtype else float('inf')
         if not err <= 2e-2:
             return f'{label}: {str(dtype)[6:]} output off by {err:.3g}'
     return None

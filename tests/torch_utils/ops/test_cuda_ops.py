@@ -7,6 +7,7 @@ autograd wrappers (gradient modes, transposed padding, branch masks) and their d
 On a GPU: the real kernels build, pass their self-check and match the reference."""
 
 import re
+import types
 import warnings
 
 import numpy as np
@@ -112,6 +113,16 @@ def test_cpu_and_ref_never_load_a_kernel(op, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         assert torch.equal(_call(op, x, b, impl='cuda'), _call(op, x, b, impl='ref'))
+
+@pytest.mark.parametrize('enabled', [True, False])
+def test_disabled_kernels_take_the_reference(monkeypatch, enabled):
+    # cuda_kernels.enabled = False (tools/gpu_check.py's reference pass) routes even CUDA tensors to the reference.
+    loads = []
+    monkeypatch.setattr(cuda_kernels, 'load', lambda op, self_check, device: loads.append(op) or 'plugin')
+    monkeypatch.setattr(cuda_kernels, 'enabled', enabled)
+    on_gpu = types.SimpleNamespace(device=torch.device('cuda', 0))
+    assert cuda_kernels.plugin_for('bias_act', None, on_gpu, impl='cuda') == ('plugin' if enabled else None)
+    assert loads == (['bias_act'] if enabled else [])
 
 @pytest.mark.parametrize('op', list(FAKES))
 def test_failed_build_warns_once_and_uses_reference(op, monkeypatch, fresh_state):
