@@ -3,6 +3,7 @@ ends every rank with a snapshot inside the tick and exit code 75, and the same c
 finishes bit-identical to a run never stopped; torchrun --max-restarts restarts workers after one is killed, with
 the same result; a lost rank stops the others with one line; bad input is one line and exit 2."""
 
+import copy
 import json
 import os
 import pickle
@@ -117,13 +118,14 @@ def test_stop_inside_tick_resumes_exactly(tmp_path, monkeypatch):
         return calls['num'] == 7
     monkeypatch.setattr(preemption, 'agreed', agreed)
     run_dir = tmp_path / 'runs' / '00000-tiny'
-    assert not training_loop.training_loop(**tiny_config(run_dir, image_snapshot_ticks=None))
+    config = tiny_config(run_dir, image_snapshot_ticks=None)
+    assert not training_loop.training_loop(**copy.deepcopy(config))
     stopped = pickle.loads((run_dir / 'network-snapshot-000000.pkl').read_bytes())['resume_state']
     assert (stopped['cur_nimg'], stopped['cur_tick'], stopped['mid_tick'], stopped['tick_start_nimg']) == (56, 2, True, 40)
     assert [tick['Progress/tick']['mean'] for tick in read_stats(run_dir)] == [0, 1, 2] # the partial tick 2, dropped on resume
     monkeypatch.undo()
 
-    assert training_loop.training_loop(**tiny_config(run_dir, image_snapshot_ticks=None, resume_pkl=str(run_dir / 'network-snapshot-000000.pkl')))
+    assert training_loop.training_loop(**config, resume_pkl=str(run_dir / 'network-snapshot-000000.pkl'))
     straight, resumed = [pickle.loads((path / 'network-snapshot-000000.pkl').read_bytes()) for path in [straight_dir, run_dir]]
     assert straight['progress'] == resumed['progress'] == dict(cur_nimg=96, cur_tick=3, batch_idx=12)
     for name in ['G', 'D', 'G_ema', 'augment_pipe']:
@@ -232,9 +234,12 @@ def test_lost_rank_stops_the_other_with_one_line(tmp_path):
     wait_for_ticks(outdir, 1, procs)
     procs[1].kill()
     start = time.time()
-    _out, err = procs[0].communicate(timeout=120)
+    out, err = procs[0].communicate(timeout=120)
     assert procs[0].returncode == 1 and time.time() - start < 60 + 30
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith('train.py: error: rank 0: lost the other ranks of the job'), err
+    # The line goes where the run's output goes (stdout and log.txt: the log tees stderr), no traceback.
+    message = 'train.py: error: rank 0: lost the other ranks of the job'
+    assert out.splitlines()[-1].startswith(message) and 'Traceback' not in out + err, out[-3000:] + err[-3000:]
+    run_dir, = outdir.iterdir()
+    assert (run_dir / 'log.txt').read_text().splitlines()[-1].startswith(message)
 
 #----------------------------------------------------------------------------
