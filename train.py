@@ -159,11 +159,18 @@ def forward_signal(signum, _frame) -> None:
         os.kill(child.pid, signum)
 
 def init_process_group(rank: int, num_gpus: int, local_rank: int, init_method: str, timeout: float) -> None:
-    """Join the job's process group: NCCL on CUDA, gloo on the CPU; a collective waits timeout minutes at most."""
+    """Join the job's process group: NCCL on CUDA, gloo on the CPU; a collective waits timeout minutes at most.
+    Under torchrun, the agent's store with keys of this restart only: through env://, the workers of a restart read
+    the addresses the workers before them left there, and gloo fails to connect (seen with torch 2.13)."""
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
     backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    torch.distributed.init_process_group(backend=backend, init_method=init_method, rank=rank, world_size=num_gpus, timeout=datetime.timedelta(minutes=timeout))
+    timeout = datetime.timedelta(minutes=timeout)
+    rendezvous = dict(init_method=init_method)
+    if init_method == 'env://' and os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True':
+        store = torch.distributed.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), num_gpus, is_master=False, timeout=timeout)
+        rendezvous = dict(store=torch.distributed.PrefixStore(f'train/attempt_{os.environ["TORCHELASTIC_RESTART_COUNT"]}', store))
+    torch.distributed.init_process_group(backend=backend, rank=rank, world_size=num_gpus, timeout=timeout, **rendezvous)
 
 def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str, ddp_timeout: float) -> None:
     """One process spawned by --gpus N (rank = local GPU index): join the process group through a file, train."""
