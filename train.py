@@ -2,11 +2,15 @@
 
 With no --data, trains on the built-in demo data (scikit-learn's handwritten digits, 32x32) with the
 'demo' preset, small enough for a laptop CPU. Presets (--cfg) live in configs/*.yaml. A run that was stopped
-continues exactly with the same command plus --resume=latest (see training/training_loop.py)."""
+continues exactly with the same command plus --resume=latest (see training/training_loop.py); with --resume=auto the
+same command serves the first start and every restart (torchrun --max-restarts, requeued cluster jobs), continuing
+in the same run directory. SIGTERM or SIGUSR1 stops every rank with a snapshot (training/preemption.py)."""
 
+import datetime
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 from typing import Optional, Tuple
@@ -22,6 +26,7 @@ from metrics import metric_main
 from torch_utils import training_stats
 from torch_utils import custom_ops
 from training import dataset
+from training import preemption
 from training import presets
 from training import snapshot
 from training import training_loop
@@ -79,23 +84,25 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
 
 #----------------------------------------------------------------------------
 
-def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool) -> None:
-    """Print the options, create outdir/NNNNN-desc and run the training processes: one per GPU spawned here
-    (--gpus N), or this process as one rank of a torchrun job (RANK, WORLD_SIZE, LOCAL_RANK in the environment)."""
+def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool, ddp_timeout: float) -> None:
+    """Print the options, create outdir/NNNNN-desc (or continue in c.run_dir, --resume=auto) and run the training
+    processes: one per GPU spawned here (--gpus N), or this process as one rank of a torchrun job (RANK, WORLD_SIZE,
+    LOCAL_RANK in the environment). ddp_timeout: minutes a rank waits for the others in a collective."""
     dnnlib.util.Logger(should_flush=True)
     torchrun = 'RANK' in os.environ and 'WORLD_SIZE' in os.environ
     rank = int(os.environ['RANK']) if torchrun else 0
     if torchrun:
         c.num_gpus = int(os.environ['WORLD_SIZE'])
-        init_process_group(rank=rank, num_gpus=c.num_gpus, local_rank=int(os.environ.get('LOCAL_RANK', 0)), init_method='env://')
+        init_process_group(rank=rank, num_gpus=c.num_gpus, local_rank=int(os.environ.get('LOCAL_RANK', 0)), init_method='env://', timeout=ddp_timeout)
 
     # Rank 0 picks the run directory; the other ranks of a torchrun job learn it from rank 0.
-    if rank == 0:
+    if rank == 0 and 'run_dir' not in c:
         prev_run_ids = []
         if os.path.isdir(outdir):
             prev_run_ids = [re.match(r'^\d+', x) for x in os.listdir(outdir)]
             prev_run_ids = [int(x.group()) for x in prev_run_ids if x is not None]
         c.run_dir = os.path.join(outdir, f'{max(prev_run_ids, default=-1) + 1:05d}-{desc}')
+    if rank == 0:
         print()
         print('Training options:')
         print(json.dumps(c, indent=2))
@@ -118,7 +125,7 @@ def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool) -
 
     if rank == 0:
         print('Creating output directory...')
-        os.makedirs(c.run_dir)
+        os.makedirs(c.run_dir, exist_ok=os.path.dirname(c.get('resume_pkl') or '') == c.run_dir)
         with open(os.path.join(c.run_dir, 'training_options.json'), 'wt') as f:
             json.dump(c, f, indent=2)
     if torchrun:
@@ -132,40 +139,70 @@ def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool) -
     torch.multiprocessing.set_start_method('spawn', force=True)
     with tempfile.TemporaryDirectory() as temp_dir:
         if c.num_gpus == 1:
-            subprocess_fn(rank=0, c=c, temp_dir=temp_dir)
-        else:
-            torch.multiprocessing.spawn(fn=subprocess_fn, args=(c, temp_dir), nprocs=c.num_gpus)
+            subprocess_fn(rank=0, c=c, temp_dir=temp_dir, ddp_timeout=ddp_timeout)
+            return
+        # A stop signal sent to this process alone goes on to the ranks; a preempted job exits with their code.
+        for signum in preemption.SIGNALS:
+            signal.signal(signum, forward_signal)
+        try:
+            torch.multiprocessing.spawn(fn=subprocess_fn, args=(c, temp_dir, ddp_timeout), nprocs=c.num_gpus)
+        except torch.multiprocessing.ProcessExitedException as err:
+            if err.exit_code != preemption.PREEMPTED_EXIT_CODE:
+                raise
+            sys.exit(preemption.PREEMPTED_EXIT_CODE)
 
 #----------------------------------------------------------------------------
 
-def init_process_group(rank: int, num_gpus: int, local_rank: int, init_method: str) -> None:
-    """Join the job's process group: NCCL on CUDA, gloo on the CPU."""
+def forward_signal(signum, _frame) -> None:
+    """Signal handler of the process that spawned the ranks: send the signal on to each of them."""
+    for child in torch.multiprocessing.active_children():
+        os.kill(child.pid, signum)
+
+def init_process_group(rank: int, num_gpus: int, local_rank: int, init_method: str, timeout: float) -> None:
+    """Join the job's process group: NCCL on CUDA, gloo on the CPU; a collective waits timeout minutes at most.
+    Under torchrun, the agent's store with keys of this restart only: through env://, the workers of a restart read
+    the addresses the workers before them left there, and gloo fails to connect (seen with torch 2.13)."""
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
     backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    torch.distributed.init_process_group(backend=backend, init_method=init_method, rank=rank, world_size=num_gpus)
+    timeout = datetime.timedelta(minutes=timeout)
+    rendezvous = dict(init_method=init_method)
+    if init_method == 'env://' and os.environ.get('TORCHELASTIC_USE_AGENT_STORE') == 'True':
+        store = torch.distributed.TCPStore(os.environ['MASTER_ADDR'], int(os.environ['MASTER_PORT']), num_gpus, is_master=False, timeout=timeout)
+        rendezvous = dict(store=torch.distributed.PrefixStore(f'train/attempt_{os.environ["TORCHELASTIC_RESTART_COUNT"]}', store))
+    torch.distributed.init_process_group(backend=backend, rank=rank, world_size=num_gpus, timeout=timeout, **rendezvous)
 
-def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str) -> None:
+def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str, ddp_timeout: float) -> None:
     """One process spawned by --gpus N (rank = local GPU index): join the process group through a file, train."""
     if c.num_gpus > 1:
         init_file = os.path.abspath(os.path.join(temp_dir, '.torch_distributed_init'))
-        init_process_group(rank=rank, num_gpus=c.num_gpus, local_rank=rank, init_method=f'file://{init_file}')
+        init_process_group(rank=rank, num_gpus=c.num_gpus, local_rank=rank, init_method=f'file://{init_file}', timeout=ddp_timeout)
     training_process(rank=rank, c=c)
 
 def training_process(rank: int, c: dnnlib.EasyDict) -> None:
-    """Log to run_dir/log.txt, set up the statistics across ranks, run the loop, leave the process group."""
+    """Log to run_dir/log.txt, set up the statistics across ranks, run the loop, leave the process group. Exits
+    with preemption.PREEMPTED_EXIT_CODE after a stop signal; with one line and code 1 when another rank is lost."""
     tune_malloc() # spawned ranks start here, not in run_cli
+    preemption.install()
     dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt') if rank == 0 else None, file_mode='a', should_flush=True)
     sync_device = torch.device('cuda', torch.cuda.current_device()) if c.num_gpus > 1 and torch.cuda.is_available() else None
     training_stats.init_multiprocessing(rank=rank, sync_device=sync_device)
     if rank != 0:
         custom_ops.verbosity = 'none'
-    training_loop.training_loop(rank=rank, **c)
+    try:
+        finished = training_loop.training_loop(rank=rank, **c)
+    except (torch.distributed.DistError, RuntimeError) as err: # gloo reports a lost peer as a RuntimeError from its sources
+        if not isinstance(err, torch.distributed.DistError) and '/gloo/' not in str(err):
+            raise
+        print(f'train.py: error: rank {rank}: lost the other ranks of the job (one died, hung beyond --ddp-timeout, or was stopped): {type(err).__name__}: {" ".join(str(err).split())[:300]}', file=sys.stderr)
+        os._exit(1) # not sys.exit: gloo's threads, still waiting on the lost rank, would hold up or abort the exit
     # All ranks done, then the group torn down before the interpreter exits: left to the exit, gloo's threads can
     # abort a rank ("terminate called without an active exception", seen after InsGen's all_gather).
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+    if not finished:
+        sys.exit(preemption.PREEMPTED_EXIT_CODE)
 
 #----------------------------------------------------------------------------
 
@@ -188,9 +225,13 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
 
     # Resume: an exact continuation of a snapshot of ours, or transfer learning from the weights of any pickle.
     transfer = False
+    resume_data = None
     if opts.resume is not None:
         c.resume_pkl, resume_data = resolve_resume(opts.resume, opts.outdir)
+    if resume_data is not None:
         transfer = resume_data.get('resume_state') is None
+    if opts.resume == 'auto' and resume_data is not None:
+        c.run_dir = os.path.dirname(c.resume_pkl) # a restart continues in its run's directory
 
     # Preset: every network, optimizer and loss of the family, as data.
     if opts.gpus < 1:
@@ -262,7 +303,7 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
     c.metrics = metric_main.parse_metric_list(opts.metrics if opts.metrics is not None else ','.join(preset.metrics))
     c.random_seed = opts.seed
     c.cudnn_benchmark = True
-    if opts.resume is not None:
+    if resume_data is not None:
         snapshot.check_resume(resume_data, c.resume_pkl, training_set, c.total_kimg)
         if transfer:
             c.ema_rampup = None # the ramp-up only makes sense from scratch
@@ -281,9 +322,10 @@ def build_config(opts: dnnlib.EasyDict) -> tuple:
 
 #----------------------------------------------------------------------------
 
-def find_latest_snapshot(outdir: str) -> Tuple[str, dict]:
+def find_latest_snapshot(outdir: str, option: str = 'latest') -> Tuple[Optional[str], Optional[dict]]:
     """The newest snapshot under outdir/NNNNN-*/ (highest run number, then highest kimg) that loads and holds a
-    resume state; broken ones (truncated, corrupt, foreign) are skipped with a warning. Returns (path, data)."""
+    resume state; broken ones (truncated, corrupt, foreign) are skipped with a warning. Returns (path, data); when
+    there is none, UserError for --resume=latest and (None, None) for --resume=auto."""
     candidates = []
     if os.path.isdir(outdir):
         for run in os.listdir(outdir):
@@ -299,19 +341,25 @@ def find_latest_snapshot(outdir: str) -> Tuple[str, dict]:
         try:
             data = legacy.open_network(path)
         except dnnlib.UserError as err:
-            print(f'Warning: --resume=latest: skipping {err}', file=sys.stderr)
+            print(f'Warning: --resume={option}: skipping {err}', file=sys.stderr)
             continue
         if data.get('resume_state') is None:
-            print(f'Warning: --resume=latest: skipping {path}: it holds no resume state', file=sys.stderr)
+            print(f'Warning: --resume={option}: skipping {path}: it holds no resume state', file=sys.stderr)
             continue
         return path, data
+    if option == 'auto':
+        return None, None
     raise dnnlib.UserError(f'--resume=latest: no valid snapshot under --outdir={outdir}')
 
-def resolve_resume(resume: str, outdir: str) -> Tuple[str, dict]:
-    """--resume=latest, a path or a URL -> (pickle path or URL, its loaded contents)."""
-    if resume == 'latest':
-        return find_latest_snapshot(outdir)
+def resolve_resume(resume: str, outdir: str) -> Tuple[Optional[str], Optional[dict]]:
+    """--resume=auto, latest, a path or a URL -> (pickle path or URL, its loaded contents); (None, None) for auto
+    when --outdir holds no valid snapshot (a fresh start)."""
+    if resume in ['auto', 'latest']:
+        return find_latest_snapshot(outdir, option=resume)
     if not dnnlib.util.is_url(resume) and not os.path.exists(resume):
+        keyword = re.match(r'(auto|latest)\W', resume)
+        if keyword is not None:
+            raise dnnlib.UserError(f'--resume={resume}: {keyword.group(1)} takes no path (it searches --outdir); give {keyword.group(1)} or a path, not both')
         raise dnnlib.UserError(f'--resume={resume}: no such file')
     try:
         return resume, legacy.open_network(resume)
@@ -383,7 +431,8 @@ def non_negative(ctx, param, value):
 @click.option('--eta',           help='DifGAN: weights of the outputs z_(T-1)..z_0 in the losses: uniform, final, linear or T comma-separated numbers [default: preset, uniform]', metavar='NAME|LIST', callback=parse_eta)
 @click.option('--t_embed',       help='DifGAN: timestep embedding of the generator steps [default: preset, sinusoidal]', type=click.Choice(['sinusoidal', 'scalar', 'none']))
 
-@click.option('--resume',        help='Resume: latest (newest snapshot under --outdir) or a snapshot of ours continues exactly; other pickles give their weights only', metavar='[latest|PATH|URL]')
+@click.option('--resume',        help='Resume: latest (newest snapshot under --outdir), auto (the same, in its run directory; a fresh start when there is none) or a snapshot of ours continues exactly; other pickles give their weights only', metavar='[auto|latest|PATH|URL]')
+@click.option('--ddp-timeout',   help='Minutes a rank waits for the others before the job stops (a rank lost)', metavar='MIN', type=float, callback=positive, default=10, show_default=True)
 @click.option('--snap',          help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
 @click.option('--tick',          help='Progress print interval', metavar='KIMG', type=float, callback=positive, default=4, show_default=True)
 @click.option('--seed',          help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
@@ -419,12 +468,15 @@ def main(**kwargs):
     python train.py --outdir=training-runs --cfg=dcgan_demo --no-diffusion
     python train.py --outdir=training-runs --cfg=difgan --steps=4 --eta=uniform
     \b
-    # After a preemption: the same command, continuing the newest snapshot exactly.
+    # After a crash: the same command, continuing the newest snapshot exactly.
     python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --resume=latest
+    \b
+    # On a cluster: one command for the first start, elastic restarts and requeues (see README, Clusters).
+    torchrun --standalone --nproc-per-node=4 --max-restarts=3 train.py --outdir=training-runs --data=cifar10.zip --cfg=cifar --kimg=50000 --resume=auto
     """
     opts = dnnlib.EasyDict(kwargs)
     c, desc = build_config(opts)
-    launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)
+    launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run, ddp_timeout=opts.ddp_timeout)
 
 #----------------------------------------------------------------------------
 

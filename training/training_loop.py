@@ -3,13 +3,15 @@ reduction across ranks, G_ema, adaptation of the diffusion (p and T), image grid
 
 Snapshots are taken at tick boundaries and carry everything the loop's future depends on ('resume_state':
 optimizer states, counters, RNG states of every rank, the diffusion's state and pool generator, ...), so that a
-run resumed from one continues with the same numbers as the run that was never stopped."""
+run resumed from one continues with the same numbers as the run that was never stopped. A stop signal
+(training/preemption.py) takes a snapshot inside a tick, after the minibatch every rank has finished."""
 
 import copy
 import json
 import os
 import pickle
 import random
+import re
 import resource
 import sys
 import time
@@ -27,6 +29,7 @@ from torch_utils import misc
 from torch_utils import training_stats
 from torch_utils.ops import conv2d_gradfix
 from torch_utils.ops import grid_sample_gradfix
+from training import preemption
 from training import snapshot
 from training.diffusion import adaptive_p_of
 
@@ -182,6 +185,27 @@ def is_better(metric: str, value: float, best: float) -> bool:
         return value > best
     return False
 
+def trim_logs(run_dir: str, next_tick: int) -> None:
+    """A run continuing in its own directory: drop what the previous process logged after the snapshot it resumes
+    from (ticks from next_tick on, and a line cut short by a kill) from run_dir/stats.jsonl and the tick lines of
+    run_dir/log.txt, so that each tick is logged once."""
+    def is_later(fname: str, line: str) -> bool:
+        if not line.endswith('\n'):
+            return True
+        if fname == 'stats.jsonl':
+            return json.loads(line)['Progress/tick']['mean'] >= next_tick
+        match = re.match(r'tick (\d+) ', line)
+        return match is not None and int(match.group(1)) >= next_tick
+    for fname in ['stats.jsonl', 'log.txt']:
+        path = os.path.join(run_dir, fname)
+        if os.path.isfile(path):
+            with open(path, 'rt') as f:
+                lines = f.readlines()
+            kept = [line for line in lines if not is_later(fname, line)]
+            if len(kept) < len(lines):
+                with open(path, 'wt') as f:
+                    f.writelines(kept)
+
 #----------------------------------------------------------------------------
 
 def training_loop(
@@ -214,7 +238,8 @@ def training_loop(
     cudnn_benchmark         = True,     # torch.backends.cudnn.benchmark
     allow_tf32              = False,    # TF32 matmuls and convolutions on Ampere+
     progress_bar            = None,     # tqdm bar on the terminal; None = when stderr is a terminal
-):
+) -> bool:
+    """Train; returns True when the run is complete, False when a stop signal ended it (training/preemption.py)."""
     start_time = time.time()
     device = torch.device('cuda', torch.cuda.current_device()) if torch.cuda.is_available() else torch.device('cpu')
     random.seed(random_seed * num_gpus + rank)
@@ -351,7 +376,9 @@ def training_loop(
     stats_jsonl = None
     stats_tfevents = None
     if rank == 0:
-        stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'wt')
+        if resume_state is not None:
+            trim_logs(run_dir, next_tick=resume_state['cur_tick'] + (0 if resume_state.get('mid_tick') else 1))
+        stats_jsonl = open(os.path.join(run_dir, 'stats.jsonl'), 'at' if resume_state is not None else 'wt')
         try:
             import torch.utils.tensorboard as tensorboard
             stats_tfevents = tensorboard.SummaryWriter(run_dir)
@@ -370,9 +397,12 @@ def training_loop(
     stats_metrics = dict()          # latest value of each metric
     best_metrics = dict()           # metric -> dict(value, kimg, snapshot)
     last_snapshot = None
+    tick_start_nimg = 0
     if resume_state is not None:
+        # A preemption snapshot is taken inside a tick: the resumed run finishes that tick where it would have ended.
         cur_nimg = resume_state['cur_nimg']
-        cur_tick = resume_state['cur_tick'] + 1
+        cur_tick = resume_state['cur_tick'] + (0 if resume_state.get('mid_tick') else 1)
+        tick_start_nimg = resume_state['tick_start_nimg'] if resume_state.get('mid_tick') else cur_nimg
         batch_idx = resume_state['batch_idx']
         prev_sec = resume_state['total_sec']
         ada_pending = tuple(resume_state['ada_pending'])
@@ -383,7 +413,6 @@ def training_loop(
     if rank == 0:
         print(f'Training for {total_kimg} kimg' + (f', from kimg {cur_nimg / 1000:g} (tick {cur_tick})...' if resume_state is not None else '...'))
         print()
-    tick_start_nimg = cur_nimg
     tick_start_time = time.time()
     maintenance_time = tick_start_time - start_time
     while True:
@@ -427,9 +456,12 @@ def training_loop(
             for companion in companions.values():
                 companion.adapt(None, batch_size * ada_interval) # fixed steps (p_step): no r_d
 
-        # Tick?
+        # Tick? Or a stop signal on any rank (asked on every rank after every minibatch): then a snapshot here,
+        # inside the tick, and the tick's end where it would have been once the run resumes.
         done = (cur_nimg >= total_kimg * 1000)
-        if not done and cur_tick != 0 and cur_nimg < tick_start_nimg + kimg_per_tick * 1000:
+        tick_end = done or cur_tick == 0 or cur_nimg >= tick_start_nimg + kimg_per_tick * 1000
+        preempted = preemption.agreed(num_gpus, device) and not done
+        if not tick_end and not preempted:
             continue
         if diffusion is not None:
             num, total = take_moments(ada_stats, 'Loss/signs/real')
@@ -480,24 +512,30 @@ def training_loop(
             else:
                 print(message)
 
+        # Statistics to disk before the snapshot: a process killed in between logged a tick that its snapshot does
+        # not hold, which the run resumed from an earlier snapshot drops (trim_logs) and logs anew.
+        timestamp = time.time()
+        if stats_jsonl is not None:
+            stats_jsonl.write(json.dumps(dict(stats_dict, timestamp=timestamp)) + '\n')
+            stats_jsonl.flush()
+
         # Divergence: NaN/Inf losses, and every optimizer step of the tick had non-finite gradients (zeroed out, so
         # the run has stopped learning). Stop before this tick writes a snapshot.
         losses = [stats_dict[key].mean for key in ['Loss/G/loss', 'Loss/D/loss'] if key in stats_dict]
         if 'Progress/nonfinite_steps' in stats_dict and stats_dict['Progress/nonfinite_steps'].mean == 1 and not all(np.isfinite(losses)):
             if stats_jsonl is not None:
-                stats_jsonl.write(json.dumps(dict(stats_dict, timestamp=time.time())) + '\n')
                 stats_jsonl.close()
             raise dnnlib.UserError(f'training diverged at tick {cur_tick} (kimg {cur_nimg / 1e3:g}): the losses were NaN/Inf and every '
                                    f'optimizer step of the tick had non-finite gradients; last good snapshot: {last_snapshot or "none"}')
 
         # Image snapshot.
-        if rank == 0 and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
+        if rank == 0 and tick_end and image_snapshot_ticks is not None and (done or cur_tick % image_snapshot_ticks == 0):
             images = torch.cat([G_ema(z=z, c=c, noise_mode='const').cpu() for z, c in zip(grid_z, grid_c)]).numpy()
             save_image_grid(images, os.path.join(run_dir, f'fakes{cur_nimg // 1000:06d}.png'), drange=[-1, 1], grid_size=grid_size)
 
         # Every rank must hold the same networks and diffusion state; a drift is a bug, caught at each snapshot.
         # (Running statistics of each rank's own data may differ, as in the anchors: RANK_LOCAL_BUFFERS.)
-        snapshot_due = network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0)
+        snapshot_due = preempted or (network_snapshot_ticks is not None and (done or cur_tick % network_snapshot_ticks == 0))
         if num_gpus > 1 and snapshot_due:
             for module in networks.values():
                 misc.check_ddp_consistency(module, ignore_regex=RANK_LOCAL_BUFFERS)
@@ -525,6 +563,7 @@ def training_loop(
             snapshot_data['diffusion_state'] = diffusion.get_state() if diffusion is not None else None
             snapshot_data['progress'] = dict(cur_nimg=cur_nimg, cur_tick=cur_tick, batch_idx=batch_idx)
             snapshot_data['resume_state'] = dict(cur_nimg=cur_nimg, cur_tick=cur_tick, batch_idx=batch_idx, total_sec=prev_sec + tick_end_time - start_time,
+                mid_tick=not tick_end, tick_start_nimg=tick_start_nimg,
                 optimizers={name: snapshot.to_cpu(opt.state_dict()) for name, opt in optimizers.items()},
                 diffusion=dict(state=diffusion.get_state(), rng=diffusion._rng.bit_generator.state) if diffusion is not None else None,
                 companions={name: dict(state=d.get_state(), rng=d._rng.bit_generator.state) for name, d in companions.items()},
@@ -545,7 +584,8 @@ def training_loop(
 
         # Metrics of G_ema at each network snapshot, on every rank; a detector that cannot be had (offline) costs
         # that metric, not the run. The snapshot is rewritten with them, so that a resume knows the best so far.
-        if len(metrics) > 0 and snapshot_due:
+        # Not at a preemption, which leaves too little time.
+        if len(metrics) > 0 and snapshot_due and not preempted:
             if rank == 0:
                 print(f'Evaluating metrics {", ".join(metrics)}...')
             for metric in metrics:
@@ -568,11 +608,7 @@ def training_loop(
                 except OSError as err:
                     raise dnnlib.UserError(f'{last_snapshot}: cannot add the metrics to the snapshot ({err.strerror or err}); the snapshot without them is intact') from err
 
-        # Statistics to disk.
-        timestamp = time.time()
-        if stats_jsonl is not None:
-            stats_jsonl.write(json.dumps(dict(stats_dict, timestamp=timestamp)) + '\n')
-            stats_jsonl.flush()
+        # Statistics to TensorBoard.
         if stats_tfevents is not None:
             global_step = int(cur_nimg / 1e3)
             walltime = timestamp - start_time
@@ -583,12 +619,12 @@ def training_loop(
             stats_tfevents.flush()
 
         snapshot.restore_rng_state(rng_state, device)
+        if preempted or done:
+            break
         cur_tick += 1
         tick_start_nimg = cur_nimg
         tick_start_time = time.time()
         maintenance_time = tick_start_time - tick_end_time
-        if done:
-            break
 
     if pbar is not None:
         pbar.close()
@@ -598,6 +634,8 @@ def training_loop(
         stats_tfevents.close()
     if rank == 0:
         print()
-        print('Exiting...')
+        print(f'Preempted at kimg {cur_nimg / 1e3:g} (tick {cur_tick}): snapshot {last_snapshot}; exiting with code {preemption.PREEMPTED_EXIT_CODE}, rerun with --resume=auto to continue'
+              if preempted else 'Exiting...')
+    return not preempted
 
 #----------------------------------------------------------------------------
