@@ -589,45 +589,6 @@ def test_dudgan_command_as_written(tmp_path):
 
 #----------------------------------------------------------------------------
 
-def readme_preset_table() -> dict:
-    """The README's table of families and presets: --cfg -> {column: cell}."""
-    with open(os.path.join(REPO_ROOT, 'README.md')) as f:
-        section = f.read().split('### Families and presets', 1)[1]
-    lines = section[section.index('\n|'):].split('\n\n', 1)[0].strip().splitlines() # the first table after the heading
-    rows = [[cell.strip() for cell in line.strip().strip('|').split('|')] for line in lines if not line.startswith('|---')]
-    header = rows[0]
-    return {row[0]: dict(zip(header, row)) for row in rows[1:]}
-
-MISSING = object() # a setting the preset's family does not have
-
-def preset_cell(spec: dict, value) -> str:
-    """How the README shows a raw preset value: numbers as %g, None as '-', an expression without its '=', and a
-    reference to a knob ('=lrate') as the knob's own value."""
-    if value is MISSING:
-        return '-'
-    if isinstance(value, str) and value.startswith('=') and value[1:] in presets.knob_names(spec):
-        return preset_cell(spec, spec[value[1:]])
-    if value is None:
-        return '-'
-    if isinstance(value, str):
-        return value.lstrip('=')
-    return f'{value:g}'
-
-def test_readme_preset_table_matches_configs():
-    table = readme_preset_table()
-    assert sorted(table) == presets.preset_names() # every preset, no other
-    for cfg, row in table.items():
-        spec = presets.load_preset(cfg)
-        expected = {'family': spec.family,
-                    'G': spec.networks.G.class_name.split('.')[1], 'D': spec.networks.D.class_name.split('.')[1] if 'D' in spec.networks else '-', # DDPM: none
-                    'ref GPUs': preset_cell(spec, spec.ref_gpus), 'kimg': preset_cell(spec, spec.kimg), 'batch': preset_cell(spec, spec.batch),
-                    'mbstd': preset_cell(spec, spec.get('mbstd', MISSING)), 'G lr': preset_cell(spec, spec.optimizers.G.lr), 'D lr': preset_cell(spec, spec.optimizers.D.lr if 'D' in spec.optimizers else MISSING),
-                    'R1 gamma': preset_cell(spec, spec.loss.get('r1_gamma', MISSING)), 'EMA kimg': preset_cell(spec, spec.ema), 'EMA ramp': preset_cell(spec, spec.ramp),
-                    'mapping': preset_cell(spec, spec.networks.G.get('mapping_kwargs', {}).get('num_layers', MISSING)),
-                    'lazy reg G/D': '/'.join(preset_cell(spec, spec.reg_intervals.get(name)) for name in ['G', 'D'])}
-        for column, value in expected.items():
-            assert row[column] == value, (cfg, column)
-
 def test_reproduction_command_of_stylegan3(tmp_path):
     # The command of the issue, as written (the data replaced by 32x32 RGB images): StyleGAN3-T with the diffusion
     # after ADA; with --no-diffusion, plain StyleGAN3 + ADA (p adapting ADA alone, over ADA's 500 kimg, t = 0).

@@ -10,7 +10,7 @@ timestep embedding beside the label, its weights shared by all steps; each step 
 timestep embedding: 'sinusoidal' (DDPM's, through an MLP), 'scalar' (t / T as one input, the naive choice) or
 'none' (the steps told apart by their batch norms alone).
 
-Two choices were forced by collapse on the digits (README, "The small comparison models"). An MLP step network
+Two choices were forced by collapse on the digits (docs/studies.md, "The small comparison models"). An MLP step network
 (global from its first layer) collapsed to one mode within 10 kimg against DCGAN's D, T = 1 and T = 4 alike, while
 DCGAN's generator with a 1024-d latent learned several classes. And every step's input z_t is batch-normalized per
 pixel (no gain, own running statistics): after the first step, z_t is an image whose mean over samples dwarfs its
