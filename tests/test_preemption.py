@@ -208,6 +208,23 @@ def test_sigterm_to_one_rank_snapshots_and_resumes_exactly(tmp_path, straight):
     assert ticks == ['0', '1', '2', '3'] and 'Resuming from' in results[0][0]
     assert_equal_snapshots(straight, final_snapshot(outdir))
 
+def train_workers(agent: int) -> list:
+    """The train.py processes torchrun's agent started: children of `agent` by /proc/PID/stat (the agent starts its
+    workers from another thread than its main one, so /proc/AGENT/task/AGENT/children misses them) whose command line
+    runs train.py (the agent has other children too)."""
+    pids = []
+    for entry in filter(str.isdigit, os.listdir('/proc')):
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                parent = int(f.read().rsplit(')', 1)[1].split()[1]) # the field after the state; the name may hold spaces
+            with open(f'/proc/{entry}/cmdline', 'rb') as f:
+                args = f.read().split(b'\0')
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if parent == agent and any(arg.endswith(b'train.py') for arg in args):
+            pids.append(int(entry))
+    return pids
+
 @pytest.mark.slow('torchrun with a restart, and a straight 2-process training')
 def test_torchrun_restarts_after_sigkill_and_finishes_exactly(tmp_path, straight):
     outdir = tmp_path / 'runs'
@@ -216,7 +233,7 @@ def test_torchrun_restarts_after_sigkill_and_finishes_exactly(tmp_path, straight
            os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(outdir), *TRAIN_ARGS, '--resume', 'auto']
     agent = subprocess.Popen(cmd, cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for_ticks(outdir, random.choice([1, 2]), [agent]) # a random moment: in tick 1 or 2, wherever the workers are
-    workers = [int(pid) for pid in open(f'/proc/{agent.pid}/task/{agent.pid}/children').read().split()]
+    workers = train_workers(agent.pid)
     assert len(workers) == 2
     os.kill(random.choice(workers), signal.SIGKILL)
     out, _ = agent.communicate(timeout=600)
