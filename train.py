@@ -16,7 +16,7 @@ import torch
 
 import dnnlib
 import legacy
-from dnnlib.cli import run_cli
+from dnnlib.cli import check_output_path, run_cli
 from dnnlib.malloc import tune_malloc
 from metrics import metric_main
 from torch_utils import training_stats
@@ -423,6 +423,7 @@ def main(**kwargs):
     python train.py --outdir=training-runs --data=cifar10.zip --gpus=4 --cfg=cifar --kimg=50000 --resume=latest
     """
     opts = dnnlib.EasyDict(kwargs)
+    check_output_path(opts.outdir, '--outdir')
     c, desc = build_config(opts)
     launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run)
 
