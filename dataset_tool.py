@@ -26,7 +26,7 @@ import PIL.Image
 from tqdm import tqdm
 
 import dnnlib
-from dnnlib.cli import run_cli
+from dnnlib.cli import check_output_path, run_cli
 from training.dataset import DigitsDataset, IMAGE_EXTS, decoded_mode, is_power_of_two, one_line
 
 TRANSFORMS = ['none', 'center-crop', 'center-crop-wide']
@@ -298,6 +298,7 @@ def _check_dest(dest: str) -> None:
     # An empty folder is fine (e.g. made by a job script); anything else would be overwritten or mixed in.
     if os.path.exists(dest) and (dest.lower().endswith('.zip') or not os.path.isdir(dest) or os.listdir(dest)):
         raise dnnlib.UserError(f'--dest={dest} already exists and holds data; choose a new path or remove it first')
+    check_output_path(dest, '--dest', is_dir=not dest.lower().endswith('.zip'))
 
 @contextlib.contextmanager
 def open_dest(dest: str) -> Iterator[Callable[[str, bytes], None]]:
@@ -330,7 +331,7 @@ def open_dest(dest: str) -> Iterator[Callable[[str, bytes], None]]:
         if os.path.isdir(dest):
             os.rmdir(dest)  # an empty folder was allowed above; rename cannot replace it on every platform
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as err:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
         elif os.path.exists(tmp):
@@ -338,6 +339,8 @@ def open_dest(dest: str) -> Iterator[Callable[[str, bytes], None]]:
         for d in created:
             with contextlib.suppress(OSError):
                 os.rmdir(d)
+        if isinstance(err, OSError) and err.filename is None: # e.g. a full disk inside zipfile: name what was being written
+            raise OSError(err.errno, err.strerror, dest) from err
         raise
 
 #----------------------------------------------------------------------------

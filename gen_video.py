@@ -17,7 +17,7 @@ import torch
 
 import dnnlib
 import legacy
-from dnnlib.cli import run_cli
+from dnnlib.cli import check_output_path, run_cli
 from generate import check_styles, class_label, parse_seeds, seed_latents, synthesis_kwargs_for, to_uint8, write_mp4
 
 WRAPS = 2   # keyframe periods tiled on each side, so that the cubic spline is periodic over the loop
@@ -100,11 +100,10 @@ def main(network_pkl: str, seeds: List[int], shuffle_seed: Optional[int], grid: 
         raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; a video needs 1 or 3')
     if not output.lower().endswith('.mp4'):
         raise dnnlib.UserError(f'--output={output}: expected an .mp4 file name')
-    if os.path.isdir(output) or not os.path.isdir(os.path.dirname(os.path.abspath(output))):
+    if not os.path.isdir(os.path.dirname(os.path.abspath(output))):
         raise dnnlib.UserError(f'--output={output}: expected a file in an existing directory')
+    check_output_path(output, '--output', is_dir=False)
     all_seeds = keyframe_seeds(seeds, grid, num_keyframes, shuffle_seed)
-    if kind == 'cubic' and all_seeds.shape[2] < 2:
-        raise dnnlib.UserError('--kind=cubic: needs at least 2 keyframes per cell; give more seeds or --num-keyframes')
     class_label(G, class_idx)
 
     num_frames = all_seeds.shape[2] * w_frames

@@ -4,6 +4,7 @@ seed: z = RandomState(seed).randn(1, z_dim), img = G_ema(z, one-hot class, trunc
 pixels = clamp(img * 127.5 + 128, 0, 255) as uint8. Runs on the GPU if there is one, else on the CPU."""
 
 import inspect
+import io
 import math
 import os
 from typing import Iterable, Iterator, List, Optional, Tuple
@@ -17,7 +18,7 @@ import tqdm
 
 import dnnlib
 import legacy
-from dnnlib.cli import parse_range, run_cli
+from dnnlib.cli import check_output_path, make_dirs, parse_range, run_cli
 from training.training_loop import save_image_grid
 
 #----------------------------------------------------------------------------
@@ -58,8 +59,11 @@ def check_styles(G: torch.nn.Module, network_pkl: str, purpose: str) -> None:
         raise dnnlib.UserError(f'--network={network_pkl}: {type(G).__name__} has no mapping network with per-layer styles; {purpose} needs one (StyleGAN2/3 generators)')
 
 def save_png(image: np.ndarray, fname: str) -> None:
-    """uint8 [H, W, C] with C = 1 (grayscale) or 3 (RGB)."""
-    PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image, 'L' if image.shape[2] == 1 else 'RGB').save(fname)
+    """uint8 [H, W, C] with C = 1 (grayscale) or 3 (RGB), written atomically: a full disk or an interrupted run
+    leaves no half image under the name."""
+    buf = io.BytesIO()
+    PIL.Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image, 'L' if image.shape[2] == 1 else 'RGB').save(buf, format='png')
+    dnnlib.util.write_atomic(fname, buf.getvalue())
 
 def write_mp4(frames: Iterable[np.ndarray], fname: str, fps: int, num_frames: Optional[int] = None) -> None:
     """uint8 frames [H, W, C] (grayscale stored as RGB) as an H.264 mp4 through imageio-ffmpeg, written to a temporary
@@ -126,8 +130,7 @@ def check_output(G: torch.nn.Module, network_pkl: str, outdir: str) -> None:
     """UserError unless G's images can be written as PNGs into outdir."""
     if G.img_channels not in [1, 3]:
         raise dnnlib.UserError(f'--network={network_pkl}: the network makes {G.img_channels}-channel images; PNG output needs 1 (grayscale) or 3 (RGB)')
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise dnnlib.UserError(f'--outdir={outdir}: exists and is not a directory')
+    check_output_path(outdir, '--outdir')
 
 def render_projected_w(G: torch.nn.Module, projected_w: str, noise_mode: str, network_pkl: str, outdir: str) -> None:
     """outdir/projNN.png for each ws [num_ws, w_dim] in the 'w' array of a projected_w.npz, as StyleGAN2-ADA does."""
@@ -140,7 +143,7 @@ def render_projected_w(G: torch.nn.Module, projected_w: str, noise_mode: str, ne
     if ws.ndim != 3 or ws.shape[1:] != (G.num_ws, G.w_dim):
         raise dnnlib.UserError(f'--projected-w={projected_w}: its w has shape {list(ws.shape)}, but the network takes [N, {G.num_ws}, {G.w_dim}]')
     check_output(G, network_pkl, outdir)
-    os.makedirs(outdir, exist_ok=True)
+    make_dirs(outdir, '--outdir')
     device = next(G.parameters()).device
     for idx, w in enumerate(torch.from_numpy(ws).to(device)):
         with torch.no_grad():
@@ -253,7 +256,7 @@ def main(network_pkl: str, seeds: Optional[List[int]], projected_w: Optional[str
         raise dnnlib.UserError(f'--intermediates: --network={network_pkl} has a one-step {type(G).__name__}; the option shows the steps of a multi-step generator (DifGAN)')
     sample_kwargs = sample_kwargs_for(G, sample_steps, sampler, network_pkl)
     check_output(G, network_pkl, outdir)
-    os.makedirs(outdir, exist_ok=True)
+    make_dirs(outdir, '--outdir')
 
     all_images = []
     num_done = 0

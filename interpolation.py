@@ -15,7 +15,7 @@ import torch
 
 import dnnlib
 import legacy
-from dnnlib.cli import run_cli
+from dnnlib.cli import make_dirs, run_cli
 from generate import check_output, save_png, seed_latents, synthesis_kwargs_for, to_uint8, write_mp4
 
 #----------------------------------------------------------------------------
@@ -115,12 +115,10 @@ def main(network_pkl: str, outdir: str, classes: Optional[List[int]], seeds: Opt
     name = f'interp-class{classes[0]}to{classes[1]}-seed{"-".join(str(s) for s in seeds)}'
     print(f'Class {classes[0]} to class {classes[1]}, latent ' + (f'of seed {seeds[0]}' if len(seeds) == 1 else f'from seed {seeds[0]} to seed {seeds[1]}'))
 
-    # Strip (written to a temporary name and renamed when complete, as the video).
-    os.makedirs(outdir, exist_ok=True)
+    make_dirs(outdir, '--outdir')
     images = list(render(G, *interpolation_inputs(G.c_dim, classes, seeds, G.z_dim, steps), truncation_psi=truncation_psi, noise_mode=noise_mode))
     strip = os.path.join(outdir, f'{name}.png')
-    save_png(np.concatenate(images, axis=1), strip + '.partial.png')
-    os.replace(strip + '.partial.png', strip)
+    save_png(np.concatenate(images, axis=1), strip)
     print(f'Wrote {steps} images to "{strip}"')
 
     if video:

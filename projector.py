@@ -23,7 +23,7 @@ import tqdm
 
 import dnnlib
 import legacy
-from dnnlib.cli import run_cli
+from dnnlib.cli import make_dirs, run_cli
 from generate import check_styles, class_label, save_png, synthesis_kwargs_for, to_uint8, write_mp4
 from metrics import metric_utils
 
@@ -159,9 +159,7 @@ def main(network_pkl: str, target_fname: str, num_steps: int, seed: int, save_vi
     if vgg_path is not None and not os.path.isfile(vgg_path):
         raise dnnlib.UserError(f'--vgg={vgg_path}: no such file')
     vgg16 = metric_utils.get_lpips_vgg16(vgg_path, device=device)
-    if os.path.exists(outdir) and not os.path.isdir(outdir):
-        raise dnnlib.UserError(f'--outdir={outdir}: exists and is not a directory')
-    os.makedirs(outdir, exist_ok=True)
+    make_dirs(outdir, '--outdir')
 
     ws = project(G, torch.from_numpy(target.transpose(2, 0, 1)), vgg16, label, num_steps=num_steps, progress=True)
     # Rendered with G's own constant noise (the optimized buffers stay in project()'s copy), as the original does

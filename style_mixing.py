@@ -15,7 +15,7 @@ import torch
 
 import dnnlib
 import legacy
-from dnnlib.cli import parse_range, run_cli
+from dnnlib.cli import make_dirs, parse_range, run_cli
 from generate import check_output, check_styles, class_label, parse_seeds, save_png, seed_latents, synthesis_kwargs_for, to_uint8
 
 #----------------------------------------------------------------------------
@@ -99,7 +99,7 @@ def main(network_pkl: str, row_seeds: List[int], col_seeds: List[int], styles: O
         raise dnnlib.UserError(f'--styles: layer {bad[0]} does not exist; the network has {G.num_ws} style layers (0 to {G.num_ws - 1})')
     class_label(G, class_idx)
     check_output(G, network_pkl, outdir)
-    os.makedirs(outdir, exist_ok=True)
+    make_dirs(outdir, '--outdir')
 
     images = style_mixing_images(G, row_seeds, col_seeds, styles, truncation_psi=truncation_psi, noise_mode=noise_mode, class_idx=class_idx)
     for (row, col), image in images.items():

@@ -20,7 +20,7 @@ import torch
 
 import dnnlib
 import legacy
-from dnnlib.cli import run_cli
+from dnnlib.cli import check_output_path, run_cli
 from dnnlib.malloc import tune_malloc
 from metrics import metric_main
 from torch_utils import training_stats
@@ -475,6 +475,7 @@ def main(**kwargs):
     torchrun --standalone --nproc-per-node=4 --max-restarts=3 train.py --outdir=training-runs --data=cifar10.zip --cfg=cifar --kimg=50000 --resume=auto
     """
     opts = dnnlib.EasyDict(kwargs)
+    check_output_path(opts.outdir, '--outdir')
     c, desc = build_config(opts)
     launch_training(c=c, desc=desc, outdir=opts.outdir, dry_run=opts.dry_run, ddp_timeout=opts.ddp_timeout)
 

@@ -20,7 +20,7 @@ import click
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import dnnlib                                                   # noqa: E402 (needs the repository root on sys.path)
-from dnnlib.cli import run_cli                                  # noqa: E402
+from dnnlib.cli import check_output_path, make_dirs, run_cli                                  # noqa: E402
 
 SNAPSHOT_NAME = re.compile(r'network-snapshot-(\d+)\.pkl$')
 
@@ -79,6 +79,7 @@ def plot_curves(curves: Dict[str, List[Tuple[int, float]]], metric: str, floor: 
 @click.option('--out', help='Output path without extension: writes OUT.png and OUT.csv', required=True, metavar='PATH')
 def main(run_dirs, metric, labels, floor, out):
     """Draw a metric over training for several runs: PNG and CSV."""
+    check_output_path(out, '--out', is_dir=False)
     labels = labels.split(',') if labels is not None else [run_label(run_dir) for run_dir in run_dirs]
     if len(labels) != len(run_dirs):
         raise dnnlib.UserError(f'--labels: {len(labels)} labels for {len(run_dirs)} runs')
@@ -86,7 +87,7 @@ def main(run_dirs, metric, labels, floor, out):
         raise dnnlib.UserError(f'--labels: labels must differ ({",".join(labels)})')
     curves = {label: read_curve(run_dir, metric) for label, run_dir in zip(labels, run_dirs)}
     if os.path.dirname(out):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
+        make_dirs(os.path.dirname(out), '--out')
     with open(out + '.csv.tmp', 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['run', 'kimg', metric])

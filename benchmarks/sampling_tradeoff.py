@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import calc_metrics                                             # noqa: E402 (needs the repository root on sys.path)
 import dnnlib                                                   # noqa: E402
 import legacy                                                   # noqa: E402
-from dnnlib.cli import run_cli                                  # noqa: E402
+from dnnlib.cli import check_output_path, make_dirs, run_cli                                  # noqa: E402
 from metrics import metric_main                                 # noqa: E402
 
 #----------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def plot_tradeoff(rows: List[dict], fname: str) -> None:
 def write_outputs(rows: List[dict], out: str) -> None:
     """OUT.csv (the rows' main columns) and OUT.png, each written under a temporary name and renamed."""
     if os.path.dirname(out):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
+        make_dirs(os.path.dirname(out), '--out')
     columns = ['label', 'family', 'sampler', 'sample_steps', 'images_per_sec', 'sec_per_1k', 'fid', 'num_gen', 'device']
     with open(out + '.csv.tmp', 'w', newline='') as f:
         writer = csv.writer(f)
@@ -117,6 +117,7 @@ def write_outputs(rows: List[dict], out: str) -> None:
 @click.option('--out', help='Output path without extension: writes OUT.png and OUT.csv', required=True, metavar='PATH')
 def main(entries, labels, num_gen, timing_images, batch, data, out):
     """Images per second and FID of each network pickle: JSON lines, a PNG and a CSV."""
+    check_output_path(out, '--out', is_dir=False)
     labels = labels.split(',') if labels is not None else list(entries)
     if len(labels) != len(entries):
         raise dnnlib.UserError(f'--labels: {len(labels)} labels for {len(entries)} entries')

@@ -1,9 +1,12 @@
-"""Command-line entry point shared by train.py, generate.py, calc_metrics.py and dataset_tool.py:
-every mistake a user can make is reported as one line naming the option or file, with exit code 2."""
+"""Command-line entry point shared by every tool (train.py, generate.py, calc_metrics.py, dataset_tool.py, the toolbox
+and the benchmarks): every mistake a user can make is reported as one line naming the option or file, with exit
+code 2; and the checks of output paths that the tools make before they write anything."""
 
+import contextlib
 import os
 import re
 import sys
+import tempfile
 from typing import List, Optional
 
 import click
@@ -14,8 +17,9 @@ from .util import UserError
 #----------------------------------------------------------------------------
 
 def run_cli(command: click.Command, args=None, prog: str = None) -> None:
-    """Run a click command; usage errors and UserError print '<prog>: error: <message>' and exit 2.
-    args and prog default to sys.argv. The allocator settings of dnnlib/malloc.py are applied first."""
+    """Run a click command; usage errors, UserError and file-system errors that name a file (a full disk, a
+    read-only file system met while writing) print '<prog>: error: <message>' and exit 2. args and prog default to
+    sys.argv. The allocator settings of dnnlib/malloc.py are applied first."""
     tune_malloc()
     prog = prog or os.path.basename(sys.argv[0])
     try:
@@ -26,6 +30,11 @@ def run_cli(command: click.Command, args=None, prog: str = None) -> None:
     except (click.ClickException, UserError) as err:
         message = err.format_message() if isinstance(err, click.ClickException) else str(err)
         print(f'{prog}: error: {message}', file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        if err.filename is None:
+            raise
+        print(f'{prog}: error: {err.filename}: {err.strerror}', file=sys.stderr)
         sys.exit(2)
 
 #----------------------------------------------------------------------------
@@ -47,5 +56,42 @@ def parse_range(s: str, max_value: Optional[int] = None) -> List[int]:
             raise click.BadParameter(f'"{s}": {hi} is too large (at most {max_value})')
         values.extend(range(lo, hi + 1))
     return values
+
+#----------------------------------------------------------------------------
+
+def check_output_path(path: str, option: str, is_dir: bool = True) -> None:
+    """UserError unless path can be written as a directory (is_dir) or a file: what exists of it must be of that
+    kind, and its nearest existing ancestor a directory in which a file can be created. That is probed with a
+    temporary file, removed at once: permission bits miss read-only and virtual file systems (/proc) and do not
+    bind root. Call it before anything is written."""
+    if os.path.exists(path) and os.path.isdir(path) != is_dir:
+        raise UserError(f'{option}={path}: exists and is {"not " if is_dir else ""}a directory')
+    ancestor = os.path.abspath(path) if is_dir else os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    if not os.path.isdir(ancestor):
+        raise UserError(f'{option}={path}: {ancestor} is a file, not a directory')
+    try:
+        with tempfile.TemporaryFile(dir=ancestor):
+            pass
+    except OSError as err:
+        raise UserError(f'{option}={path}: cannot write in {ancestor} ({err.strerror})') from err
+
+def make_dirs(path: str, option: str) -> None:
+    """os.makedirs(path, exist_ok=True) after check_output_path; on failure (e.g. a name too long) a UserError
+    naming option, and the folders created on the way are removed again."""
+    check_output_path(path, option)
+    created = []
+    d = os.path.abspath(path)
+    while not os.path.exists(d):
+        created.append(d)
+        d = os.path.dirname(d)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        for d in created:
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        raise UserError(f'{option}={path}: cannot create the directory ({err.strerror})') from err
 
 #----------------------------------------------------------------------------

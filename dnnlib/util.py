@@ -254,7 +254,7 @@ def copy_files_and_create_dirs(files: List[Tuple[str, str]]) -> None:
 def write_atomic(fname: str, data: bytes) -> None:
     """Write through a uniquely named temporary file + fsync + rename (+ fsync of the folder), so that a process
     killed at any moment leaves either the old file or the complete new one. On an OSError (e.g. disk full) the
-    temporary file is removed and the error re-raised; an existing file of that name is untouched."""
+    temporary file is removed and the error re-raised naming fname; an existing file of that name is untouched."""
     tmp = f'{fname}.{uuid.uuid4().hex}.tmp'   # unique: concurrent writers (ranks, runs sharing a cache) never collide
     try:
         with open(tmp, 'wb') as f:
@@ -262,10 +262,10 @@ def write_atomic(fname: str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, fname)
-    except OSError:
+    except OSError as err:
         with contextlib.suppress(OSError):
             os.remove(tmp)
-        raise
+        raise OSError(err.errno, err.strerror, fname) from err
     if hasattr(os, 'O_DIRECTORY'): # Make the rename itself durable (POSIX).
         fd = os.open(os.path.dirname(os.path.abspath(fname)), os.O_RDONLY | os.O_DIRECTORY)
         try:

@@ -24,6 +24,8 @@ DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 @click.command()
 @click.option('--repo', help='Checkout of diffusion-insgen', metavar='DIR', required=True)
 def main(repo: str):
+    if not os.path.isfile(os.path.join(repo, 'training/contrastive_head.py')):   # else the imports below would find this project's own modules
+        raise click.BadParameter(f'{repo}: expected a checkout of diffusion-insgen (with training/contrastive_head.py)', param_hint='--repo')
     sys.path.insert(0, repo)
     np.int = int # the release's diffusion uses NumPy's alias, removed in NumPy 1.24
     from training.networks import Generator, Discriminator    # the release's classes, from the checkout

@@ -23,6 +23,8 @@ DATA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 @click.command()
 @click.option('--repo', help='Checkout of diffusion-projected-gan', metavar='DIR', required=True)
 def main(repo: str):
+    if not os.path.isfile(os.path.join(repo, 'pg_modules/networks_fastgan.py')):   # else the imports below would find this project's own modules
+        raise click.BadParameter(f'{repo}: expected a checkout of diffusion-projected-gan (with pg_modules/networks_fastgan.py)', param_hint='--repo')
     sys.path.insert(0, repo)
     from pg_modules.networks_fastgan import Generator # the release's class, from the checkout
 

@@ -20,6 +20,8 @@ OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 @click.command()
 @click.option('--stylegan3', 'repo', help='Checkout of NVlabs/stylegan3', metavar='DIR', required=True)
 def main(repo: str):
+    if not os.path.isfile(os.path.join(repo, 'training/networks_stylegan3.py')):   # else the imports below would find this project's own modules
+        raise click.BadParameter(f'{repo}: expected a checkout of NVlabs/stylegan3 (with training/networks_stylegan3.py)', param_hint='--stylegan3')
     sys.path.insert(0, repo)
     from training.networks_stylegan3 import Generator # NVIDIA's class, from the checkout
     arrays = dict()
