@@ -50,6 +50,14 @@ def reference_pixels(G, seed, class_idx=None, trunc=1, noise_mode='const'):
         img = G(z, label, truncation_psi=trunc, noise_mode=noise_mode)
     return (img.permute(0, 2, 3, 1) * 127.5 + 128).clamp(0, 255).to(torch.uint8)[0].numpy()
 
+def assert_same_pixels(actual, expected):
+    """Images of the same seeds from batches of other sizes: equal up to float32 rounding. ATen blocks its kernels by
+    batch size, so a value within ~1e-6 of a rounding boundary may round to the neighbouring level; measured under
+    ATEN_CPU_CAPABILITY=default: 1 pixel of 768 and 1 of 3840, by 1 level (AVX2: none). Allowed: 1 level, in at most
+    1% of the values; another seed, truncation or noise mode differs by tens of levels in most pixels."""
+    diff = np.abs(actual.astype(np.int16) - expected.astype(np.int16))
+    assert actual.shape == expected.shape and diff.max() <= 1 and np.count_nonzero(diff) <= 0.01 * diff.size, (diff.max(), np.count_nonzero(diff))
+
 def read_png(path):
     with PIL.Image.open(path) as image:
         return image.mode, np.array(image)
@@ -84,7 +92,7 @@ def test_images_match_reference(snapshots, tmp_path, capsys, trunc, noise_mode):
     for seed in [0, 1, 2, 7]:
         mode, pixels = read_png(os.path.join(outdir, f'seed{seed:04d}.png'))
         assert mode == 'RGB' and pixels.shape == (16, 16, 3)
-        np.testing.assert_array_equal(pixels, reference_pixels(nets['rgb'], seed, trunc=trunc, noise_mode=noise_mode))
+        assert_same_pixels(pixels, reference_pixels(nets['rgb'], seed, trunc=trunc, noise_mode=noise_mode))
 
 def test_options_change_images(snapshots):
     # Guards the reference test: truncation, noise mode and seed each reach the network.
@@ -101,8 +109,8 @@ def test_batch_size_does_not_change_pixels(snapshots):
     batches = list(generate.generate_images(G, seeds, truncation_psi=0.8, batch_size=2))
     assert [s for batch_seeds, _ in batches for s in batch_seeds] == seeds
     assert [len(images) for _, images in batches] == [2, 2, 1]
-    np.testing.assert_array_equal(np.concatenate([images for _, images in batches]), one_by_one)
-    np.testing.assert_array_equal(one_by_one[3], reference_pixels(G, 11, trunc=0.8))
+    assert_same_pixels(np.concatenate([images for _, images in batches]), one_by_one)
+    assert_same_pixels(one_by_one[3], reference_pixels(G, 11, trunc=0.8))
 
 def test_conditional_grayscale(snapshots, tmp_path, capsys):
     paths, nets = snapshots
