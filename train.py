@@ -147,9 +147,10 @@ def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool, d
         try:
             torch.multiprocessing.spawn(fn=subprocess_fn, args=(c, temp_dir, ddp_timeout), nprocs=c.num_gpus)
         except torch.multiprocessing.ProcessExitedException as err:
-            if err.exit_code != preemption.PREEMPTED_EXIT_CODE:
-                raise
-            sys.exit(preemption.PREEMPTED_EXIT_CODE)
+            # The rank that exited has said why (training_process); a rank ended by a signal has not.
+            if err.signal_name is not None:
+                print(f'train.py: error: rank {err.error_index} was killed by {err.signal_name}', file=sys.stderr)
+            sys.exit(err.exit_code if err.exit_code > 0 else 1)
 
 #----------------------------------------------------------------------------
 
@@ -181,7 +182,8 @@ def subprocess_fn(rank: int, c: dnnlib.EasyDict, temp_dir: str, ddp_timeout: flo
 
 def training_process(rank: int, c: dnnlib.EasyDict) -> None:
     """Log to run_dir/log.txt, set up the statistics across ranks, run the loop, leave the process group. Exits
-    with preemption.PREEMPTED_EXIT_CODE after a stop signal; with one line and code 1 when another rank is lost."""
+    with preemption.PREEMPTED_EXIT_CODE after a stop signal; with one line and code 1 when another rank is lost, and
+    code 2 after a user error (a bad file met by this rank) when there are several ranks."""
     tune_malloc() # spawned ranks start here, not in run_cli
     preemption.install()
     dnnlib.util.Logger(file_name=os.path.join(c.run_dir, 'log.txt') if rank == 0 else None, file_mode='a', should_flush=True)
@@ -191,6 +193,12 @@ def training_process(rank: int, c: dnnlib.EasyDict) -> None:
         custom_ops.verbosity = 'none'
     try:
         finished = training_loop.training_loop(rank=rank, **c)
+    except dnnlib.UserError as err:
+        if c.num_gpus == 1:
+            raise # run_cli reports it
+        # Said here, by the rank that met it: the other ranks, blocked in a collective, see only a lost peer.
+        print(f'train.py: error: rank {rank}: {err}', file=sys.stderr)
+        os._exit(2) # as below: not sys.exit, with gloo's threads waiting on the other ranks
     except (torch.distributed.DistError, RuntimeError) as err: # gloo reports a lost peer as a RuntimeError from its sources
         if not isinstance(err, torch.distributed.DistError) and '/gloo/' not in str(err):
             raise

@@ -127,23 +127,27 @@ def cpu_name() -> str:
 
 #----------------------------------------------------------------------------
 
-def measure_peak(device: torch.device, reps: int, dtype: torch.dtype = torch.float32) -> dict:
+def measure_peak(device: torch.device, reps: int, dtype: torch.dtype = torch.float32, budget_s: float = 1.0) -> dict:
     """Peak GFLOP/s of a large square matmul and a dense 3x3 conv2d in dtype (cuBLAS/cuDNN or the CPU's BLAS/oneDNN;
-    on the CPU the conv in channels_last, oneDNN's fastest layout)."""
+    on the CPU the conv in channels_last, oneDNN's fastest layout). At most reps timed calls and about budget_s
+    seconds per op: a CPU without bfloat16 instructions multiplies 1024x1024 bfloat16 matrices in seconds (2.5 s on
+    an AMD EPYC with one thread, 80x slower than float32), and then the first call alone is the measurement."""
     if device.type == 'cuda':
         n, conv_shape = 8192, [64, 512, 64, 64]
     else:
-        n, conv_shape = 2048, [16, 128, 32, 32]
+        n, conv_shape = 1024, [16, 128, 32, 32]
     memory_format = torch.channels_last if device.type == 'cpu' else torch.contiguous_format
-    a = torch.randn([n, n], device=device, dtype=dtype)
-    b = torch.randn([n, n], device=device, dtype=dtype)
-    x = torch.randn(conv_shape, device=device, dtype=dtype).contiguous(memory_format=memory_format)
-    w = torch.randn([conv_shape[1], conv_shape[1], 3, 3], device=device, dtype=dtype).contiguous(memory_format=memory_format)
+    def tensors(on: torch.device) -> dict:
+        x = torch.randn(conv_shape, device=on, dtype=dtype).contiguous(memory_format=memory_format)
+        w = torch.randn([conv_shape[1], conv_shape[1], 3, 3], device=on, dtype=dtype).contiguous(memory_format=memory_format)
+        return dict(matmul=(torch.mm, torch.randn([n, n], device=on, dtype=dtype), torch.randn([n, n], device=on, dtype=dtype)),
+                    conv=(lambda x, w: torch.nn.functional.conv2d(x, w, padding=1), x, w))
     peaks = dict()
-    for name, fn in [('matmul', lambda: torch.mm(a, b)), ('conv', lambda: torch.nn.functional.conv2d(x, w, padding=1))]:
-        fn()                                                    # cuDNN autotuning, BLAS thread pool start-up
-        flops = count_flops(fn)
-        peaks[name] = flops / time_calls(fn, reps, device) / 1e9
+    for name, (op, *args) in tensors(device).items():
+        flops = count_flops(lambda: op(*tensors(torch.device('meta'))[name][1:])) # shapes only
+        first = time_calls(lambda: op(*args), 1, device)    # includes cuDNN autotuning, BLAS thread pool start-up
+        fits = min(reps, int(budget_s / first))
+        peaks[name] = flops / (time_calls(lambda: op(*args), fits, device) if fits >= 1 else first) / 1e9
     return peaks
 
 def peak_rss_mb() -> float:
