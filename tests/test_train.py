@@ -243,6 +243,8 @@ def tiny_networks(network_kwargs: dict) -> None:
         G.ngf = 4 # its latent is the image
     elif G.class_name in ['training.networks_ddpm.Generator', 'training.networks_ddgan.Generator']:
         G.update(ch=8, ch_mult=[1, 2], num_res_blocks=1, attn_resolutions=[8], **(dict(nz=8, z_emb_dim=16) if 'nz' in G else {}))
+        if G.class_name == 'training.networks_ddpm.Generator':
+            G.sample_steps = min(G.sample_steps or G.num_timesteps, 10) # the ddpm preset samples all 1000 steps: minutes per snapshot grid
     else:
         G.update(z_dim=16, **(dict(w_dim=16) if 'w_dim' in G else dict(ngf=4)))
     if G.class_name == 'training.networks_stylegan3.Generator':
