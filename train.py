@@ -84,7 +84,9 @@ def resolve_preset(cfg: str, res: int, gpus: int, batch_gpu: Optional[int] = Non
 
 #----------------------------------------------------------------------------
 
-def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool, ddp_timeout: float) -> None:
+DEFAULT_DDP_TIMEOUT = 10 # minutes, --ddp-timeout: long enough for a slow snapshot or metric on rank 0, far below torch's 30
+
+def launch_training(c: dnnlib.EasyDict, desc: str, outdir: str, dry_run: bool, ddp_timeout: float = DEFAULT_DDP_TIMEOUT) -> None:
     """Print the options, create outdir/NNNNN-desc (or continue in c.run_dir, --resume=auto) and run the training
     processes: one per GPU spawned here (--gpus N), or this process as one rank of a torchrun job (RANK, WORLD_SIZE,
     LOCAL_RANK in the environment). ddp_timeout: minutes a rank waits for the others in a collective."""
@@ -440,7 +442,7 @@ def non_negative(ctx, param, value):
 @click.option('--t_embed',       help='DifGAN: timestep embedding of the generator steps [default: preset, sinusoidal]', type=click.Choice(['sinusoidal', 'scalar', 'none']))
 
 @click.option('--resume',        help='Resume: latest (newest snapshot under --outdir), auto (the same, in its run directory; a fresh start when there is none) or a snapshot of ours continues exactly; other pickles give their weights only', metavar='[auto|latest|PATH|URL]')
-@click.option('--ddp-timeout',   help='Minutes a rank waits for the others before the job stops (a rank lost)', metavar='MIN', type=float, callback=positive, default=10, show_default=True)
+@click.option('--ddp-timeout',   help='Minutes a rank waits for the others before the job stops (a rank lost)', metavar='MIN', type=float, callback=positive, default=DEFAULT_DDP_TIMEOUT, show_default=True)
 @click.option('--snap',          help='Snapshot interval in ticks', metavar='TICKS', type=click.IntRange(min=1), default=50, show_default=True)
 @click.option('--tick',          help='Progress print interval', metavar='KIMG', type=float, callback=positive, default=4, show_default=True)
 @click.option('--seed',          help='Random seed', metavar='INT', type=click.IntRange(min=0), default=0, show_default=True)
