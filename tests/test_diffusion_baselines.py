@@ -33,6 +33,7 @@ def snapshots(tmp_path_factory):
     return {cfg: train_tiny(root, cfg) for cfg in ['ddpm_demo', 'ddgan_demo']}
 
 @pytest.mark.parametrize('cfg', ['ddpm_demo', 'ddgan_demo'])
+@pytest.mark.slow('trainings of several ticks, then generate.py and calc_metrics.py')
 def test_trains_snapshots_generates_and_scores(snapshots, tmp_path, capsys, monkeypatch, cfg):
     snapshot = snapshots[cfg]
     with open(snapshot.parent / 'stats.jsonl') as f:
@@ -67,6 +68,7 @@ def test_trains_snapshots_generates_and_scores(snapshots, tmp_path, capsys, monk
     with open(snapshot.parent / 'metric-fid50k_full.jsonl') as f:
         assert np.isfinite(json.loads(f.readlines()[-1])['results']['fid50k_full'])
 
+@pytest.mark.slow('trainings of several ticks: the snapshots fixture')
 def test_generate_bad_input(snapshots, tmp_path, capsys):
     # One line, exit 2, nothing written: options of GANs only, sampling steps out of range, DDGAN's fixed steps, and
     # sampling options for a generator that is no sampler.
@@ -87,6 +89,7 @@ def test_generate_bad_input(snapshots, tmp_path, capsys):
         assert code == 2 and len(err) == 1 and err[0].startswith('generate.py: error: ') and words in err[0], (args, err)
         assert not outdir.exists()
 
+@pytest.mark.slow('a study over several samplers')
 def test_sampling_tradeoff(snapshots, tmp_path, capsys, monkeypatch):
     # A JSON line per entry (DDPM at two samplings, DDGAN), the same rows in the CSV, the PNG; a bad entry is one line.
     use_fake_detectors(monkeypatch, tmp_path)
@@ -109,6 +112,7 @@ def test_sampling_tradeoff(snapshots, tmp_path, capsys, monkeypatch):
 #----------------------------------------------------------------------------
 
 @pytest.mark.parametrize('cfg', ['ddpm_demo', 'ddgan_demo'])
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_resumed_run_equals_straight_run(tmp_path, cfg):
     # Killed during tick 3's snapshot, resumed with --resume=latest: weights, G_ema, optimizer states, RNG states and
     # every tick's statistics equal the straight run's (which also rendered image grids, by sampling that draws from

@@ -159,6 +159,7 @@ def assert_close_dicts(a, b, **tol):
     for key in a:
         torch.testing.assert_close(a[key], b[key], msg=lambda m: f'{key}: {m}', **tol)
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_two_ranks_equal_one_process(tmp_path):
     one, = run_workers(tmp_path, world=1, rounds_per_rank=1)            # 1 x batch 8
     accum, = run_workers(tmp_path, world=1, rounds_per_rank=2)          # 1 x 2 rounds of 4
@@ -172,6 +173,7 @@ def test_two_ranks_equal_one_process(tmp_path):
             assert_close_dicts(one[key], other[key], rtol=1e-4, atol=1e-6)
     assert len(one['grads']) > 0 and any(name.endswith('Dboth.D.b4.out.weight') for name in one['grads'])
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_insgen_two_ranks_equal_one_process(tmp_path):
     # InsGen's heads step with D; each rank enqueues the keys of the whole global minibatch in rank order, so the
     # queues (6 slots, 8 keys a step: wrapping) agree across ranks exactly and with the single process. (Gradient
@@ -195,6 +197,7 @@ def run_full_workers(tmp_path, world):
         assert proc.returncode == 0, output
     return [torch.load(out) for out in outs]
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_two_ranks_equal_one_process_with_everything_on(tmp_path):
     # Diffusion, style mixing, lazy path length and R1, G_ema: 2 ranks x 4 equal 1 process x 8 after 4 minibatches,
     # the ranks exactly, the single process to float reassociation (1e-4 relative); the path-length running mean too.
@@ -212,6 +215,7 @@ def test_two_ranks_equal_one_process_with_everything_on(tmp_path):
 #----------------------------------------------------------------------------
 
 @pytest.mark.parametrize('args', [['--cfg', 'demo'], ['--cfg', 'fastgan_demo'], ['--cfg', 'demo', '--insgen'], ['--cfg', 'demo', '--dudgan', '--cond', '1']])
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_train_cli_two_processes(tmp_path, args):
     # train.py --gpus 2 spawns 2 gloo ranks on the CPU; the loop checks at each snapshot that every network (InsGen's
     # heads with their queues, D_ema; DuDGAN's C) and the diffusion states (p, T, pool; DuDGAN's diffusion_C too) agree
@@ -230,6 +234,7 @@ def test_train_cli_two_processes(tmp_path, args):
 
 #----------------------------------------------------------------------------
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_failing_rank_stops_the_job(tmp_path):
     # One image is truncated after its header: the constructor's header scan passes, and the rank whose share of the
     # data holds it fails when decoding. The other rank is blocked in a collective; the job must still end, non-zero,
@@ -247,6 +252,7 @@ def test_failing_rank_stops_the_job(tmp_path):
     assert proc.returncode != 0
     assert 'img05.png' in proc.stdout + proc.stderr and 'cannot decode image' in proc.stdout + proc.stderr
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_two_process_resume_is_exact(tmp_path):
     # A 2-process run stopped after 3 of 6 minibatches (a tick boundary of the full run) and continued with
     # --resume=latest ends bit-identical to the same 2-process run never stopped: weights, optimizer and diffusion

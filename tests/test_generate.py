@@ -163,6 +163,7 @@ def test_user_errors(snapshots, tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith('generate.py: error: ') and expected in err[0], (args, err)
         assert not outdir.exists(), args
 
+@pytest.mark.slow('a fresh Python process imports torch and loads a pickle')
 def test_subprocess(snapshots, tmp_path):
     # A fresh process gives the same pixels as this one, and a bad option exits with code 2 and one line.
     paths, nets = snapshots

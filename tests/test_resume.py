@@ -147,6 +147,7 @@ def straight_killed_resumed(root, cfg: str, args=()) -> dnnlib.EasyDict:
 def runs(tmp_path_factory):
     return straight_killed_resumed(tmp_path_factory.mktemp('resume'), cfg='demo')
 
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_kill_leaves_earlier_snapshot_loadable(runs):
     names = os.listdir(runs.killed)
     assert 'network-snapshot-000000.pkl.tmp' in names # the half-written pickle of tick 3, never renamed into place
@@ -154,6 +155,7 @@ def test_kill_leaves_earlier_snapshot_loadable(runs):
     assert data['progress'] == dict(cur_nimg=72, cur_tick=2, batch_idx=9)
     assert runs.resume_pkl == str(runs.killed / 'network-snapshot-000000.pkl')
 
+@pytest.mark.slow('SIGKILL resume: the killed training of the runs fixture')
 def test_resume_latest_skips_broken_snapshot_with_warning(runs, capsys):
     path, data = train.find_latest_snapshot(str(runs.outdir))
     err = capsys.readouterr().err
@@ -189,6 +191,7 @@ def assert_resumed_equals_straight(runs, loss_state, lazy_r1=True):
 def test_resumed_run_equals_straight_run(runs):
     assert_resumed_equals_straight(runs, loss_state={'pl_mean'})
 
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_stylegan3_resumed_run_equals_straight_run(tmp_path):
     # The same for the StyleGAN3 family: its G's magnitude EMAs, Gboth phase without lazy regularization, D lr.
     runs = straight_killed_resumed(tmp_path, cfg='stylegan3-t')
@@ -196,6 +199,7 @@ def test_stylegan3_resumed_run_equals_straight_run(tmp_path):
     G = load_pkl(runs.resumed / 'network-snapshot-000000.pkl')['G']
     assert any(name.endswith('magnitude_ema') and float(buf) != 1 for name, buf in G.named_buffers())
 
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_insgen_resumed_run_equals_straight_run(tmp_path):
     # InsGen: the heads' queues (89 slots, wrapping within the run), their key encoders, D_ema and the heads'
     # optimizers are part of the exact resume state.
@@ -206,6 +210,7 @@ def test_insgen_resumed_run_equals_straight_run(tmp_path):
     assert [int(straight[name].queue_ptr) for name in ['DHead', 'GHead']] == [160 % 89] * 2
     assert not torch.equal(straight['D_ema'].b4.out.weight, straight['D'].b4.out.weight)
 
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_projected_gan_resumed_run_equals_straight_run(tmp_path):
     # And for ProjectedGAN: batch norm statistics and spectral-norm vectors in G and D, DiffAugment inside D, the
     # diffusion of feature maps (its own pool semantics), the frozen feature network rebuilt on resume.
@@ -213,6 +218,7 @@ def test_projected_gan_resumed_run_equals_straight_run(tmp_path):
     assert_resumed_equals_straight(runs, loss_state=set(), lazy_r1=False)
 
 @pytest.mark.parametrize('cfg,args', [('dcgan_demo', []), ('difgan', ['--diffusion', '--steps', '3'])])
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_small_families_resumed_run_equals_straight_run(tmp_path, cfg, args):
     # DCGAN (batch-norm statistics in G and D, no regularization) and DifGAN (its unrolled G, D on every step).
     runs = straight_killed_resumed(tmp_path, cfg=cfg, args=args)
@@ -261,6 +267,7 @@ def test_resume_from_official_training_snapshot(runs, tmp_path, monkeypatch, cap
         a, b = dict(result[name].named_parameters()), dict(ours[name].named_parameters())
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
 
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_dudgan_resumed_run_equals_straight_run(tmp_path):
     # DuDGAN: C, its AdamW state and C's own diffusion (p stepping by a fixed amount, its pool generator) are part of
     # the exact resume state.
@@ -290,6 +297,7 @@ def test_insgen_starts_from_official_snapshot(tmp_path):
         assert torch.equal(result[name].queue[:, kept], theirs[name].queue[:, kept])
         assert not torch.equal(result[name].queue[:, ptr:ptr + 8], theirs[name].queue[:, ptr:ptr + 8])
 
+@pytest.mark.slow('trainings of several ticks with metrics')
 def test_best_metrics_bookkeeping_and_resume(tmp_path, monkeypatch):
     # Two stand-in metrics with programmed values at the snapshots of ticks 0..3: a FID-like one (lower is better)
     # and a precision (higher is better). Each snapshot is rewritten with the latest values and the best so far;
@@ -340,6 +348,7 @@ def test_is_better():
     assert training_loop.is_better('modes10k_classes', 10, 9) and training_loop.is_better('modes10k_kl', 0.1, 0.2)
     assert not training_loop.is_better('modes10k_accuracy', 0.99, 0.5) and not training_loop.is_better('is50k_std', 0.1, 0.2)
 
+@pytest.mark.slow('SIGKILL resume: a killed training continued, and a straight one')
 def test_cli_resume_latest(tmp_path):
     # train.py end to end: the same command plus --resume=latest (and a longer --kimg) continues the newest snapshot.
     cmd = [sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(tmp_path), '--batch', '8', '--tick', '0.008', '--snap', '1', '--metrics', 'none']
@@ -411,6 +420,7 @@ def run_poisoned(run_dir, poison_start, poison_end, total_kimg):
     return subprocess.run([sys.executable, '-c', _POISONED_RUN, str(run_dir), str(poison_start), str(poison_end), str(total_kimg)],
                           cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
 
+@pytest.mark.slow('trainings of several ticks')
 def test_nan_for_a_whole_tick_stops_naming_tick_and_snapshot(tmp_path):
     run_dir = tmp_path / '00000-nan'
     proc = run_poisoned(run_dir, poison_start=72, poison_end=10**9, total_kimg=TOTAL_KIMG) # every minibatch from tick 3 on
@@ -421,6 +431,7 @@ def test_nan_for_a_whole_tick_stops_naming_tick_and_snapshot(tmp_path):
     assert load_pkl(last_good)['progress']['cur_tick'] == 2 # tick 3 wrote no snapshot
     assert read_stats(run_dir)[-1]['Progress/nonfinite_steps']['mean'] == 1
 
+@pytest.mark.slow('trainings of several ticks')
 def test_nan_in_one_minibatch_is_zeroed_and_counted(tmp_path):
     run_dir = tmp_path / '00000-blip'
     proc = run_poisoned(run_dir, poison_start=40, poison_end=48, total_kimg=0.072) # one minibatch of tick 2

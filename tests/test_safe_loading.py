@@ -46,6 +46,7 @@ def read_png(path):
 
 #----------------------------------------------------------------------------
 
+@pytest.mark.slow('trainings of several ticks')
 def test_snapshot_writes_safe_description(trained):
     with open(str(trained) + '.json') as f:
         desc = json.load(f)

@@ -33,6 +33,7 @@ def train_tiny(root, cfg, args):
     return run_dir
 
 @pytest.mark.parametrize('cfg,args', FAMILIES)
+@pytest.mark.slow('trainings of several ticks, then generate.py')
 def test_trains_snapshots_and_generates(tmp_path, capsys, cfg, args):
     run_dir = train_tiny(tmp_path, cfg, args)
     diffusion = '--diffusion' in args or (cfg == 'dcgan_demo' and '--no-diffusion' not in args)
@@ -110,6 +111,7 @@ def test_r1_defaults_and_gamma(cfg, default_gamma):
 
 #----------------------------------------------------------------------------
 
+@pytest.mark.slow('trainings of several ticks, then metrics and fid_curves.py')
 def test_metrics_and_fid_curves(tmp_path, capsys, monkeypatch):
     # calc_metrics.py scores every snapshot of two runs (fake detectors); fid_curves.py reads their metric-*.jsonl
     # into a CSV of exactly those numbers and a PNG; a run without scores is one line.

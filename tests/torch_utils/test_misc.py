@@ -218,6 +218,7 @@ def _consistency_worker(rank, init_file, result_file):
         f.write(diverged)
     torch.distributed.destroy_process_group()
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_check_ddp_consistency_two_processes(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip('torch.distributed is not available in this PyTorch build')

@@ -187,6 +187,7 @@ def _run(args, cwd, pythonpath):
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
+@pytest.mark.slow('a fresh Python process imports torch and loads a pickle')
 def test_round_trip_in_fresh_process_without_defining_module(tmp_path):
     src_dir = tmp_path / 'src'
     src_dir.mkdir()

@@ -111,6 +111,7 @@ def _worker(rank, init_file, result_file):
         json.dump(collector.as_dict(), f)
     torch.distributed.destroy_process_group()
 
+@pytest.mark.slow('several processes (gloo ranks or spawned trainings)')
 def test_all_reduce_across_two_processes(tmp_path):
     if not torch.distributed.is_available():
         pytest.skip('torch.distributed is not available in this PyTorch build')

@@ -261,6 +261,7 @@ def test_gradcheck_color_filter_and_blit():
     pipe = _pipe(xflip=1, rotate90=1, xint=1, brightness=1, contrast=1, lumaflip=1, hue=1, saturation=1, imgfilter=1, cutout=1)
     torch.autograd.gradcheck(lambda x: pipe(x, debug_percentile=0.7), [x])
 
+@pytest.mark.slow('finite differences over every augmentation at once')
 def test_gradcheck_random_mode():
     x = torch.randn([4, 1, 6, 6], dtype=torch.float64, requires_grad=True)
     pipe = _pipe(p=0.7, **ALL_OPS)

@@ -66,6 +66,7 @@ def _probe_accuracy(features_fn, images, labels, num_train) -> float:
     clf = LogisticRegression(max_iter=2000, C=0.1).fit(feats[:num_train], labels[:num_train])
     return float(clf.score(feats[num_train:], labels[num_train:]))
 
+@pytest.mark.slow('EfficientNet features of digits for a linear probe')
 def test_pretrained_features_beat_random_ones_in_a_linear_probe():
     # The built-in digits at 32 px, resized to 128 px and repeated to RGB, as D feeds its feature network. Measured:
     # 0.915 pretrained, 0.66 random.
