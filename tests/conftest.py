@@ -20,5 +20,17 @@ def pytest_collection_modifyitems(config, items):
                 raise pytest.UsageError(f'{item.nodeid}: @pytest.mark.slow needs one reason string, e.g. @pytest.mark.slow("SIGKILL resume: two trainings")')
 
 @pytest.fixture(autouse=True)
+def _torch_settings_kept():
+    """A test that changes torch's thread count or deterministic mode in this process (a tool's main called in
+    process) would change every later test's rounding, and break the comparisons with subprocesses, which start
+    with OMP_NUM_THREADS threads: each test must leave them as it found them."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    left = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(deterministic)
+    assert left == (threads, deterministic), f'the test left torch with threads, deterministic = {left}; it found {(threads, deterministic)}'
+
+@pytest.fixture(autouse=True)
 def _private_cache_dir(tmp_path_factory, monkeypatch):
     monkeypatch.setenv('DNNLIB_CACHE_DIR', str(tmp_path_factory.getbasetemp() / 'dnnlib-cache'))

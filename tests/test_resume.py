@@ -41,7 +41,6 @@ KILL_AT_SNAPSHOT = 4    # SIGKILL half-way through writing tick 3's pickle: the 
 
 _KILLED_RUN = r'''
 import json, os, signal, sys, torch
-torch.set_num_threads(1)
 from training import snapshot, training_loop
 config, kill_at = json.load(open(sys.argv[1])), int(sys.argv[2])
 write_atomic = snapshot.write_atomic
@@ -125,7 +124,7 @@ def straight_killed_resumed(root, cfg: str, args=()) -> dnnlib.EasyDict:
     killed_dir = outdir / '00001-tiny'
     config_file = root / 'config.json'
     config_file.write_text(json.dumps(tiny_config(killed_dir, cfg=cfg, args=args, total_kimg=TOTAL_KIMG, image_snapshot_ticks=None)))
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT, OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT) # OMP_NUM_THREADS as here (conftest): the runs it is compared with run in this process
     proc = subprocess.run([sys.executable, '-c', _KILLED_RUN, str(config_file), str(KILL_AT_SNAPSHOT)],
                           cwd=str(root), env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stdout[-2000:] + proc.stderr[-2000:]

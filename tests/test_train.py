@@ -350,7 +350,6 @@ def test_diffusion_adaptation_replays_from_recorded_signs(tmp_path, monkeypatch)
 
 _LOAD_SNAPSHOT = r'''
 import pickle, sys, torch
-torch.set_num_threads(1)
 with open(sys.argv[1], 'rb') as f:
     data = pickle.load(f)
 assert 'training' not in sys.modules, 'the pickle must carry the network source'
@@ -366,7 +365,7 @@ def load_in_fresh_process(snapshot: str, tmp_path) -> dict:
     for package in ['dnnlib', 'torch_utils']:
         shutil.copytree(os.path.join(REPO_ROOT, package), tmp_path / package)
     out = tmp_path / 'out.pt'
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), OMP_NUM_THREADS='1')
+    env = dict(os.environ, PYTHONPATH=str(tmp_path)) # OMP_NUM_THREADS as here (conftest), so the rounding is this process's
     subprocess.run([sys.executable, '-c', _LOAD_SNAPSHOT, snapshot, str(out)], cwd=str(tmp_path), env=env, check=True, timeout=120)
     return torch.load(out)
 

@@ -281,11 +281,11 @@ def max_difference(a: dict, b: dict) -> float:
 @click.option('--exchange', hidden=True)
 def main(official, cfg, iters, batch, seed, tape_seed, control, side, exchange):
     """Compare our training step with the official Diffusion-GAN code, minibatch by minibatch."""
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
     official = os.path.abspath(official)
     if not os.path.isfile(os.path.join(official, 'training', 'diffusion.py')):
         raise click.BadParameter(f'{official}: expected the diffusion-stylegan2 folder of the official release (with training/diffusion.py)', param_hint='--official')
+    torch.set_num_threads(1) # after the checks: a caller that gets the bad-input line keeps its own settings
+    torch.use_deterministic_algorithms(True)
     if side == 'ours':
         return run_ours(exchange, cfg=cfg, iters=iters, batch=batch, seed=seed, tape_seed=tape_seed)
     if side in ['official', 'nudged']:
