@@ -143,8 +143,9 @@ def measure_peak(device: torch.device, reps: int, dtype: torch.dtype = torch.flo
         return dict(matmul=(torch.mm, torch.randn([n, n], device=on, dtype=dtype), torch.randn([n, n], device=on, dtype=dtype)),
                     conv=(lambda x, w: torch.nn.functional.conv2d(x, w, padding=1), x, w))
     peaks = dict()
+    shapes_only = tensors(torch.device('meta')) # for counting FLOPs without running the op once more
     for name, (op, *args) in tensors(device).items():
-        flops = count_flops(lambda: op(*tensors(torch.device('meta'))[name][1:])) # shapes only
+        flops = count_flops(lambda: op(*shapes_only[name][1:]))
         first = time_calls(lambda: op(*args), 1, device)    # includes cuDNN autotuning, BLAS thread pool start-up
         fits = min(reps, int(budget_s / first))
         peaks[name] = flops / (time_calls(lambda: op(*args), fits, device) if fits >= 1 else first) / 1e9
