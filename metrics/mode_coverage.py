@@ -6,9 +6,13 @@ Reports: the classifier's accuracy on a held-out fifth of the real images (how f
 of classes covered (a class counts when its share of the generated images is at least COVERED_FRACTION of its
 real share), KL(generated || real) of the class histograms (0 = the real class balance, log(10) = 2.30 for one
 class out of ten balanced ones), and the classifier's mean confidence on the generated images (low for images
-that look like no class).
+that look like no class). For a conditional generator also the accuracy with which G(z, c) draws class c: per
+class, the share of num_gen / classes images G(z, c) (the same latents for every class) that the classifier labels
+c, and their mean.
 Limits: it sees classes, not quality (a blurry 3 is a 3) nor variety within a class (one 3 repeated is full
 coverage of class 3); the thumbnail classifier suits centred glyphs, not natural images; it needs class labels."""
+
+import copy
 
 import numpy as np
 import torch
@@ -80,13 +84,43 @@ def coverage_from_probs(gen_probs: np.ndarray, real_hist: np.ndarray) -> dict:
 
 #----------------------------------------------------------------------------
 
+class FixedLabelGenerator(torch.nn.Module):
+    """A conditional G with its label fixed to one class, called like an unconditional one (c_dim 0), so that the
+    generator features of metric_utils draw G(z, c) for that class only."""
+    def __init__(self, G: torch.nn.Module, label: int):
+        super().__init__()
+        self.G = G
+        self.z_dim, self.c_dim = G.z_dim, 0
+        self.register_buffer('onehot', torch.nn.functional.one_hot(torch.tensor([label]), G.c_dim).to(torch.float32))
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor, **kwargs) -> torch.Tensor:
+        return self.G(z=z, c=self.onehot.expand(z.shape[0], -1), **kwargs)
+
+def conditional_accuracy(opts: metric_utils.MetricOptions, classifier: DigitClassifier, num_per_class: int) -> list:
+    """Per class c of a conditional opts.G: the share of num_per_class images G(z, c) that the classifier labels c."""
+    per_class = []
+    for label in range(opts.G.c_dim):
+        class_opts = copy.copy(opts)
+        class_opts.G = FixedLabelGenerator(opts.G, label)
+        probs = metric_utils.compute_feature_stats_for_generator(opts=class_opts, detector_url=classifier, detector_kwargs={},
+            capture_all=True, max_items=num_per_class).get_all()
+        per_class.append(float(np.mean(probs.argmax(axis=1) == label)))
+    return per_class
+
 def compute_mode_coverage(opts: metric_utils.MetricOptions, num_gen: int) -> dict:
-    """dict(classes, kl, confidence, accuracy) of num_gen generated images; NaN on ranks > 0."""
+    """dict(classes, kl, confidence, accuracy) of num_gen generated images, and for a conditional G cond_accuracy
+    (the mean over classes) and cond_accuracy_classK for each class K; NaN on ranks > 0."""
     classifier, accuracy, real_hist = fit_classifier(opts.dataset_kwargs)
+    if opts.G.c_dim not in (0, len(real_hist)):
+        raise dnnlib.UserError(f'mode coverage: the generator has {opts.G.c_dim} classes and the data {len(real_hist)}; expected the same')
     gen_probs = metric_utils.compute_feature_stats_for_generator(opts=opts, detector_url=classifier, detector_kwargs={},
         capture_all=True, max_items=num_gen).get_all()
+    per_class = conditional_accuracy(opts, classifier, num_per_class=max(num_gen // opts.G.c_dim, 1)) if opts.G.c_dim > 0 else []
+    result = dict(coverage_from_probs(gen_probs, real_hist), accuracy=accuracy)
+    if per_class:
+        result.update(cond_accuracy=float(np.mean(per_class)), **{f'cond_accuracy_class{label}': value for label, value in enumerate(per_class)})
     if opts.rank != 0:
-        return dict(classes=float('nan'), kl=float('nan'), confidence=float('nan'), accuracy=float('nan'))
-    return dict(coverage_from_probs(gen_probs, real_hist), accuracy=accuracy)
+        return {key: float('nan') for key in result}
+    return result
 
 #----------------------------------------------------------------------------

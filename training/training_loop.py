@@ -178,10 +178,10 @@ def take_moments(collector: training_stats.Collector, name: str) -> Tuple[int, f
 
 def is_better(metric: str, value: float, best: float) -> bool:
     """Whether a metric result improves on the best so far: lower FID/KID/PPL and class-histogram KL, higher
-    precision/recall/IS mean and mode coverage (classes, confidence); other results are not ranked."""
+    precision/recall/IS mean and mode coverage (classes, confidence, a conditional G's accuracy); other results are not ranked."""
     if metric.startswith(('fid', 'kid', 'ppl')) or metric.endswith('_kl'):
         return value < best
-    if metric.endswith(('_precision', '_recall', '_mean', '_classes', '_confidence')):
+    if metric.endswith(('_precision', '_recall', '_mean', '_classes', '_confidence', '_cond_accuracy')):
         return value > best
     return False
 

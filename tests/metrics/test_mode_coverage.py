@@ -1,6 +1,7 @@
 """Tests of the mode-coverage metric (metrics/mode_coverage.py, modes10k): a generator that draws only one class
 covers 1 class, real held-out digits cover all 10 with a KL near 0, the histogram arithmetic against a hand
-computation, and a one-line error for data without labels."""
+computation, a conditional generator's per-class accuracy against the classifier applied to the very images it
+draws, and a one-line error for data without labels."""
 
 import numpy as np
 import pytest
@@ -26,6 +27,21 @@ class ReplayGenerator(torch.nn.Module):
         idx = (self.next + torch.arange(z.shape[0])) % len(self.images)
         self.next += z.shape[0]
         return (self.images[idx].to(torch.float32) - 128) / 127.5
+
+class ConditionalReplayGenerator(torch.nn.Module):
+    """Stands in for a conditional G: for label k, the next of the given images of class (k + shift) % 10."""
+    def __init__(self, images: np.ndarray, labels: np.ndarray, shift: int):
+        super().__init__()
+        self.pools = [torch.from_numpy(images[labels == (k + shift) % 10]) for k in range(10)]
+        self.z_dim, self.c_dim, self.img_channels, self.img_resolution = 4, 10, images.shape[1], images.shape[2]
+        self.drawn = [0] * 10
+
+    def forward(self, z, c, **kwargs):
+        out = []
+        for k in c.argmax(dim=1).tolist():
+            out.append(self.pools[k][self.drawn[k] % len(self.pools[k])])
+            self.drawn[k] += 1
+        return (torch.stack(out).to(torch.float32) - 128) / 127.5
 
 def digits(split, resolution=16):
     dataset = dnnlib.util.construct_class_by_name(class_name='training.dataset.DigitsDataset', split=split, resolution=resolution, use_labels=True)
@@ -57,6 +73,29 @@ def test_one_class_generator_covers_one_class():
     # -log(real share of 3) = log(9.8), against < 0.02 for real digits.
     real_share = np.mean(digits('train')[1] == 3)
     assert 0.9 * -np.log(real_share) < results.modes10k_kl <= -np.log(real_share)
+
+@pytest.mark.parametrize('shift', [0, 1])
+def test_conditional_accuracy_per_class(shift):
+    # G(z, c) draws held-out digits of class c (shift 0) or of the next class (shift 1); the metric's accuracy for
+    # class k must equal the share of the first num_gen / 10 such images that the same classifier, applied directly,
+    # labels k.
+    images, labels = digits('heldout')
+    kwargs = dict(class_name='training.dataset.DigitsDataset', split='train', resolution=16, use_labels=True)
+    num_per_class = 30 # below the smallest class of the held-out digits, so no image is drawn twice
+    results = modes(ConditionalReplayGenerator(images, labels, shift), kwargs, num_gen=10 * num_per_class)
+    classifier, _accuracy, _hist = mode_coverage.fit_classifier(kwargs)
+    expected = []
+    for k in range(10):
+        drawn = torch.from_numpy(images[labels == (k + shift) % 10][:num_per_class])
+        expected.append(float((classifier(drawn).argmax(dim=1) == k).float().mean()))
+    assert [results[f'modes10k_cond_accuracy_class{k}'] for k in range(10)] == pytest.approx(expected)
+    assert results.modes10k_cond_accuracy == pytest.approx(np.mean(expected))
+    assert results.modes10k_cond_accuracy > 0.85 if shift == 0 else results.modes10k_cond_accuracy < 0.1
+
+def test_unconditional_generator_has_no_conditional_accuracy():
+    images, _labels = digits('heldout')
+    results = modes(ReplayGenerator(images), dict(class_name='training.dataset.DigitsDataset', split='train', resolution=16), num_gen=50)
+    assert not any('cond_accuracy' in key for key in results)
 
 def test_histogram_arithmetic():
     real = np.array([0.5, 0.25, 0.25])
