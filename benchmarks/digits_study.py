@@ -2,14 +2,14 @@
 
 On labelled real digits (a zip in dataset_tool.py's layout with class labels, e.g. MNIST), from the data path:
 
-    python benchmarks/digits_study.py --data=../shared/data/mnist-tune-7000.zip --workdir=study-mnist \\
+    python benchmarks/digits_study.py --data=mnist-tune-7000.zip --workdir=study-mnist \\
         --presets=demo,digits --seeds=0,1,2 --cond-seeds=0 --plot=docs/digits-study-mnist.png
 
 splits the data (in the zip's order) into --num-train images to train on and the next --num-heldout to score
 against (WORKDIR/train.zip, WORKDIR/heldout.zip), trains every preset with and without the diffusion for every seed
-(and conditional runs, --cond=true, for --cond-seeds), --jobs runs at a time with the CPU cores shared among them,
+(and conditional runs, --cond=true, for --cond-seeds), --jobs runs at a time with the CPU cores shared among them (or OMP_NUM_THREADS each),
 into WORKDIR/<preset>-<variant>/, then scores them. Runs already finished are kept; an unfinished one continues
-(--resume=auto). On the built-in digits, score runs trained beforehand (each group of runs in a directory of its own):
+(--resume=auto); --no-train scores the finished runs only (while another call trains the rest). On the built-in digits, score runs trained beforehand (each group of runs in a directory of its own):
 
     for seed in 0 1 2; do
       python train.py --outdir=study/diffusion   --data=builtin:digits-train --cfg=demo --seed=$seed --kimg=60 --snap=5
@@ -95,9 +95,10 @@ def is_finished(run_dir: str) -> bool:
 
 def train_all(jobs: list, train_zip: str, num_parallel: int) -> None:
     """Runs train.py for each job dict(outdir, args) whose run is not finished, num_parallel at a time, each with
-    an equal share of the CPU cores; a run's output goes to OUTDIR.log. A failed run stops the study."""
-    threads = max(1, (os.cpu_count() or 1) // num_parallel)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    OMP_NUM_THREADS threads when that is set, else an equal share of the CPU cores; a run's output goes to
+    OUTDIR.log. A failed run stops the study."""
+    threads = os.environ.get('OMP_NUM_THREADS') or str(max(1, (os.cpu_count() or 1) // num_parallel))
+    env = dict(os.environ, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     todo = [job for job in jobs if not any(is_finished(run_dir) for run_dir in run_dirs_in(job['outdir']))]
     running = []
     while todo or running:
@@ -227,12 +228,13 @@ def tables(rows: list, floor: float, fid_num_gen: int) -> tuple:
 @click.option('--num-train', help='With --data: images to train on', type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option('--num-heldout', help='With --data: held-out images to score against', type=click.IntRange(min=10), default=2000, show_default=True)
 @click.option('--jobs', help='With --data: training runs at a time', type=click.IntRange(min=1), default=2, show_default=True)
+@click.option('--train/--no-train', help='With --data: train the missing runs, or only score the finished ones', default=True, show_default=True)
 @click.option('--snap-kimg', help='With --data: snapshot (and coverage) interval in kimg', type=click.IntRange(min=1), default=10, show_default=True)
 @click.option('--num-gen', help='Generated images for mode coverage', type=click.IntRange(min=10), default=2000, show_default=True)
 @click.option('--fid-num-gen', help='Generated images for FID (last snapshot of each run) [default: --num-heldout with --data, else 400]', type=click.IntRange(min=10))
 @click.option('--results', 'results_path', help='JSON-lines file of scores, reused and extended [default: WORKDIR/scores.jsonl with --data]', metavar='PATH')
 @click.option('--plot', 'plot_path', help='Write a figure of coverage against kimg here (PNG)', metavar='PATH')
-def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_heldout, jobs, snap_kimg, num_gen, fid_num_gen, results_path, plot_path):
+def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_heldout, jobs, train, snap_kimg, num_gen, fid_num_gen, results_path, plot_path):
     """Mode coverage and held-out FID of digit runs with and without the diffusion."""
     if data is None:
         if not run_dirs:
@@ -259,8 +261,11 @@ def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_hel
                     for seed in seed_values:
                         args = [f'--cfg={name}', f'--seed={seed}', f'--tick={snap_kimg}', '--snap=1', '--diffusion' if diffusion else '--no-diffusion']
                         jobs_list.append(dict(outdir=os.path.join(workdir, group, f'seed{seed}'), args=args + (['--cond=true'] if cond else [])))
-        train_all(jobs_list, references['train'], num_parallel=jobs)
-        run_dirs = [run_dir for job in jobs_list for run_dir in run_dirs_in(job['outdir'])]
+        if train:
+            train_all(jobs_list, references['train'], num_parallel=jobs)
+        run_dirs = [run_dir for job in jobs_list for run_dir in run_dirs_in(job['outdir']) if is_finished(run_dir)]
+        if not run_dirs:
+            raise dnnlib.UserError(f'{workdir}: no finished training runs to score yet')
     runs = [run_info(run_dir) for run_dir in run_dirs]
     if data is not None:
         for run in runs: # group = preset and variant, not the per-seed output directory
