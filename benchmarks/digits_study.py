@@ -20,7 +20,7 @@ into WORKDIR/<preset>-<variant>/, then scores them. Runs already finished are ke
 For every snapshot of every run: mode coverage (modes10k: the classifier of metrics/mode_coverage.py fitted on the
 labelled held-out images, or on all 1797 built-in digits; classes covered, KL of the class histogram, confidence,
 and for a conditional run the accuracy with which G(z, c) draws class c) of --num-gen generated images, and, for
-the last snapshot of each run, FID of --fid-num-gen generated images against the held-out images the runs never
+the last snapshot of each unconditional run, FID of --fid-num-gen generated images against the held-out images the runs never
 saw (fid50k_full with num_gen). Both are what calc_metrics.py prints with --metrics=modes10k / fid50k_full and
 --num-gen. FID is the expensive part on a CPU, hence its own count; finite samples put a floor under FID, measured
 too: at most --fid-num-gen real training images against the held-out ones.
@@ -161,7 +161,8 @@ def fid_floor(references: dict, num_real: int, resolution: int) -> float:
     reproduced its training data would score at this sample size."""
     moments = []
     for name, max_size in [(references['train'], num_real), (references['heldout'], None)]:
-        opts = metric_utils.MetricOptions(dataset_kwargs=dataset.dataset_kwargs_for_data(name, resolution=resolution, max_size=max_size, xflip=False, use_labels=False))
+        # The options fid50k_full uses, so that the held-out images' statistics come from the same cache entry.
+        opts = metric_utils.MetricOptions(dataset_kwargs=dataset.dataset_kwargs_for_data(name, resolution=resolution, max_size=max_size, xflip=False))
         with contextlib.redirect_stdout(sys.stderr):
             moments.append(metric_utils.compute_feature_stats_for_dataset(opts=opts, detector_url=metric_utils.INCEPTION_URL,
                 detector_kwargs=dict(return_features=True), capture_mean_cov=True).get_mean_cov())
@@ -231,7 +232,7 @@ def tables(rows: list, floor: float, fid_num_gen: int) -> tuple:
 @click.option('--train/--no-train', help='With --data: train the missing runs, or only score the finished ones', default=True, show_default=True)
 @click.option('--snap-kimg', help='With --data: snapshot (and coverage) interval in kimg', type=click.IntRange(min=1), default=10, show_default=True)
 @click.option('--num-gen', help='Generated images for mode coverage', type=click.IntRange(min=10), default=2000, show_default=True)
-@click.option('--fid-num-gen', help='Generated images for FID (last snapshot of each run) [default: --num-heldout with --data, else 400]', type=click.IntRange(min=10))
+@click.option('--fid-num-gen', help='Generated images for FID (last snapshot of each unconditional run) [default: --num-heldout with --data, else 400]', type=click.IntRange(min=10))
 @click.option('--results', 'results_path', help='JSON-lines file of scores, reused and extended [default: WORKDIR/scores.jsonl with --data]', metavar='PATH')
 @click.option('--plot', 'plot_path', help='Write a figure of coverage against kimg here (PNG)', metavar='PATH')
 def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_heldout, jobs, train, snap_kimg, num_gen, fid_num_gen, results_path, plot_path):
@@ -280,8 +281,9 @@ def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_hel
         last = max(run['snapshots'])
         for kimg, pkl in sorted(run['snapshots'].items()):
             row = known.get((run['run_dir'], kimg))
-            if row is None or (kimg == last and 'fid' not in row):
-                row = dict(run_dir=run['run_dir'], kimg=kimg, **score(pkl, references, num_gen=num_gen, fid_num_gen=fid_num_gen if kimg == last else None))
+            wants_fid = kimg == last and not run['cond'] # conditional runs are there for their label accuracy
+            if row is None or (wants_fid and 'fid' not in row):
+                row = dict(run_dir=run['run_dir'], kimg=kimg, **score(pkl, references, num_gen=num_gen, fid_num_gen=fid_num_gen if wants_fid else None))
                 if results_path is not None:
                     with open(results_path, 'a') as f:
                         f.write(json.dumps(row) + '\n')
