@@ -148,7 +148,8 @@ def score(pkl: str, references: dict, num_gen: int, fid_num_gen) -> dict:
     with contextlib.redirect_stdout(sys.stderr):
         G = legacy.open_network(pkl)['G_ema']
         res = G.img_resolution
-        result = metric_main.calc_metric('modes10k', G=G, num_gen=num_gen, dataset_kwargs=dataset.dataset_kwargs_for_data(references['classifier'], resolution=res)).results
+        classifier_data = dataset.dataset_kwargs_for_data(references['classifier'], resolution=res, use_labels=G.c_dim > 0) # a conditional G draws its labels from it
+        result = metric_main.calc_metric('modes10k', G=G, num_gen=num_gen, dataset_kwargs=classifier_data).results
         scores = dict(classes=result.modes10k_classes, kl=result.modes10k_kl, confidence=result.modes10k_confidence, accuracy=result.modes10k_accuracy)
         if 'modes10k_cond_accuracy' in result:
             scores['cond_accuracy'] = result.modes10k_cond_accuracy
