@@ -87,10 +87,14 @@ def split_data(data: str, workdir: str, num_train: int, num_heldout: int) -> dic
 def run_dirs_in(outdir: str) -> list:
     return sorted(path for path in glob.glob(os.path.join(outdir, '[0-9]' * 5 + '-*')) if os.path.isdir(path))
 
+def snapshots_of(run_dir: str) -> dict:
+    """{kimg: path} of the network snapshots of a run directory."""
+    return {int(re.search(r'(\d+)\.pkl$', path).group(1)): path for path in glob.glob(os.path.join(run_dir, 'network-snapshot-*.pkl'))}
+
 def is_finished(run_dir: str) -> bool:
     with open(os.path.join(run_dir, 'training_options.json')) as f:
         total_kimg = json.load(f)['total_kimg']
-    snapshots = [int(re.search(r'(\d+)\.pkl$', path).group(1)) for path in glob.glob(os.path.join(run_dir, 'network-snapshot-*.pkl'))]
+    snapshots = snapshots_of(run_dir)
     return bool(snapshots) and max(snapshots) >= int(total_kimg)
 
 def train_all(jobs: list, train_zip: str, num_parallel: int) -> None:
@@ -131,7 +135,7 @@ def run_info(run_dir: str) -> dict:
         raise dnnlib.UserError(f'{run_dir}: not a training run (no training_options.json)')
     with open(options_file) as f:
         options = json.load(f)
-    snapshots = {int(re.search(r'(\d+)\.pkl$', path).group(1)): path for path in glob.glob(os.path.join(run_dir, 'network-snapshot-*.pkl'))}
+    snapshots = snapshots_of(run_dir)
     if not snapshots:
         raise dnnlib.UserError(f'{run_dir}: no network snapshots')
     minutes = None
