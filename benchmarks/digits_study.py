@@ -266,16 +266,17 @@ def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_hel
                     group = f'{name}-{"cond-" if cond else ""}{"diffusion" if diffusion else "nodiffusion"}'
                     for seed in seed_values:
                         args = [f'--cfg={name}', f'--seed={seed}', f'--tick={snap_kimg}', '--snap=1', '--diffusion' if diffusion else '--no-diffusion']
-                        jobs_list.append(dict(outdir=os.path.join(workdir, group, f'seed{seed}'), args=args + (['--cond=true'] if cond else [])))
+                        jobs_list.append(dict(group=group, outdir=os.path.join(workdir, group, f'seed{seed}'), args=args + (['--cond=true'] if cond else [])))
         if train:
             train_all(jobs_list, references['train'], num_parallel=jobs)
-        run_dirs = [run_dir for job in jobs_list for run_dir in run_dirs_in(job['outdir']) if is_finished(run_dir)]
-        if not run_dirs:
+        job_groups = {run_dir: job['group'] for job in jobs_list for run_dir in run_dirs_in(job['outdir']) if is_finished(run_dir)}
+        if not job_groups:
             raise dnnlib.UserError(f'{workdir}: no finished training runs to score yet')
+        run_dirs = list(job_groups)
     runs = [run_info(run_dir) for run_dir in run_dirs]
     if data is not None:
         for run in runs: # group = preset and variant, not the per-seed output directory
-            run['group'] = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(run['run_dir']))))
+            run['group'] = job_groups[run['run_dir']]
 
     known = dict()
     if results_path is not None and os.path.isfile(results_path):
@@ -296,11 +297,10 @@ def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_hel
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
 
-    resolution = legacy.open_network(next(iter(runs[0]['snapshots'].values())))['G_ema'].img_resolution
     floor_key = ('floor', f'{references["train"]}:{fid_num_gen}')
     floor = known.get(floor_key, {}).get('fid')
     if floor is None:
-        floor = fid_floor(references, fid_num_gen, resolution)
+        floor = fid_floor(references, fid_num_gen, resolution=legacy.open_network(next(iter(runs[0]['snapshots'].values())))['G_ema'].img_resolution)
         if results_path is not None:
             with open(results_path, 'a') as f:
                 f.write(json.dumps(dict(run_dir=floor_key[0], kimg=floor_key[1], fid=floor)) + '\n')
