@@ -3,6 +3,9 @@ discriminator for its Diffusion-GAN variant.
 
 G: [z, one-hot c] as a 1x1 map -> 4x4 by a 4x4 transposed convolution -> transposed convolutions (4x4, stride 2)
 doubling the resolution, each followed by batch norm and ReLU -> a last transposed convolution to the image, tanh.
+With labels the batch norms are class-conditional (cond_norm; the projection discriminator's G, Miyato and Koyama
+2018): the label in z alone is one input among z_dim + c_dim, and G learned to ignore it (real MNIST digits,
+docs/studies.md).
 Channels ngf x min(8, res / (2 r)) at r px: at 64 px 8, 4, 2, 1 times ngf at 4, 8, 16, 32 px (the original's).
 D mirrors it: strided 4x4 convolutions halving the resolution, batch norm (not on the first) and leaky ReLU 0.2,
 then a 4x4 valid convolution to one logit; no sigmoid (the losses take logits). Weights start as the paper's,
@@ -19,6 +22,7 @@ import torch
 
 from torch_utils import misc
 from torch_utils import persistence
+from training.networks_fastgan import CCBN
 
 #----------------------------------------------------------------------------
 
@@ -33,7 +37,8 @@ def check_resolution(img_resolution: int) -> None:
         raise ValueError(f'DCGAN makes {", ".join(map(str, RESOLUTIONS))} px images, not {img_resolution}')
 
 def init_dcgan_weights(module: torch.nn.Module) -> None:
-    """The DCGAN paper's initialization: convolutions N(0, 0.02), batch-norm gains N(1, 0.02), biases 0."""
+    """The DCGAN paper's initialization: convolutions N(0, 0.02), batch-norm gains N(1, 0.02), biases 0 (a
+    class-conditional batch norm's gains, 1 + a linear map of the label, start the same way)."""
     for m in module.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
             torch.nn.init.normal_(m.weight, 0, 0.02)
@@ -82,6 +87,7 @@ class Generator(torch.nn.Module):
         w_dim           = 0,            # Unused (no mapping network); kept for the StyleGAN interface.
         ngf             = 64,           # Feature-map multiplier.
         bn_sets         = 1,            # Sets of batch-norm layers, chosen per call (DifGAN: one per generator step).
+        cond_norm       = True,         # With c_dim > 0: the label also sets the batch norms' gains and biases.
     ):
         check_resolution(img_resolution)
         super().__init__()
@@ -94,7 +100,9 @@ class Generator(torch.nn.Module):
         out_channels = [channels_at(res * 2, img_resolution, ngf) for res in resolutions[:-1]] + [img_channels]
         self.convs = torch.nn.ModuleList([torch.nn.ConvTranspose2d(z_dim + c_dim, channels_at(4, img_resolution, ngf), 4, 1, 0, bias=False)])
         self.convs.extend(torch.nn.ConvTranspose2d(channels_at(res, img_resolution, ngf), out, 4, 2, 1, bias=False) for res, out in zip(resolutions, out_channels))
-        self.norms = torch.nn.ModuleList([torch.nn.ModuleList([torch.nn.BatchNorm2d(channels_at(res, img_resolution, ngf)) for res in resolutions]) for _ in range(bn_sets)])
+        self.cond_norm = cond_norm and c_dim > 0
+        norm = (lambda channels: CCBN(channels, c_dim, spectral=False)) if self.cond_norm else torch.nn.BatchNorm2d
+        self.norms = torch.nn.ModuleList([torch.nn.ModuleList([norm(channels_at(res, img_resolution, ngf)) for res in resolutions]) for _ in range(bn_sets)])
         init_dcgan_weights(self)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, bn_set: int = 0, update_emas: bool = False, **unused_kwargs) -> torch.Tensor:
@@ -103,7 +111,7 @@ class Generator(torch.nn.Module):
         x = torch.cat([z.to(torch.float32), c.to(torch.float32)], dim=1) if c.shape[1] > 0 else z.to(torch.float32)
         x = self.convs[0](x[:, :, None, None])
         for norm, conv in zip(self.norms[bn_set], self.convs[1:]):
-            x = conv(torch.relu(norm(x)))
+            x = conv(torch.relu(norm(x, c.to(torch.float32)) if self.cond_norm else norm(x)))
         return torch.tanh(x)
 
     def extra_repr(self) -> str:

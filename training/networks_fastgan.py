@@ -97,12 +97,15 @@ def UpBlockBig(in_planes: int, out_planes: int) -> torch.nn.Sequential: # pylint
 
 @persistence.persistent_class
 class CCBN(torch.nn.Module):
-    """Class-conditional batch norm: normalized x times (1 + gain(y)) plus bias(y), y a class embedding."""
-    def __init__(self, output_size: int, input_size: int, eps: float = 1e-5, momentum: float = 0.1):
+    """Class-conditional batch norm: normalized x times (1 + gain(y)) plus bias(y), y a class embedding (FastGAN's)
+    or a one-hot label (DCGAN's, spectral=False: a spectrally normalized map of a one-hot label bounds the norm of
+    each class's gains by 1, too little to steer a few hundred channels)."""
+    def __init__(self, output_size: int, input_size: int, eps: float = 1e-5, momentum: float = 0.1, spectral: bool = True):
         super().__init__()
         self.output_size, self.input_size = output_size, input_size
-        self.gain = sn_linear(input_size, output_size)
-        self.bias = sn_linear(input_size, output_size)
+        linear = sn_linear if spectral else torch.nn.Linear
+        self.gain = linear(input_size, output_size)
+        self.bias = linear(input_size, output_size)
         self.eps = eps
         self.momentum = momentum
         self.register_buffer('stored_mean', torch.zeros(output_size))

@@ -57,6 +57,26 @@ def test_timestep_projection_by_hand():
     assert torch.equal(plain(img, c[:, :0], t), plain(img, c[:, :0], t + 100))
     assert torch.allclose(plain(img, c[:, :0], t), (plain.main(img) * plain.out.weight[0]).sum([1, 2, 3])[:, None], atol=1e-6)
 
+def test_class_conditional_batch_norm_by_hand():
+    # With labels each batch norm of G is normalize(x) * (1 + W_g c + b_g) + W_b c + b_b (batch statistics in training
+    # mode); DifGAN's step network (cond_norm=False) keeps plain batch norms.
+    torch.manual_seed(2)
+    G = networks_dcgan.Generator(z_dim=8, c_dim=3, img_resolution=16, img_channels=1, ngf=4)
+    for norm in G.norms[0]:
+        for linear in (norm.gain, norm.bias):
+            torch.nn.init.normal_(linear.weight, 0, 0.5)
+            torch.nn.init.normal_(linear.bias, 0, 0.5)
+    z, c = torch.randn([6, 8]), torch.eye(3)[[0, 1, 2, 2, 1, 0]]
+    x = G.convs[0](torch.cat([z, c], dim=1)[:, :, None, None])
+    for norm, conv in zip(G.norms[0], G.convs[1:]):
+        normalized = (x - x.mean([0, 2, 3], keepdim=True)) / (x.var([0, 2, 3], unbiased=False, keepdim=True) + 1e-5).sqrt()
+        gain = 1 + c @ norm.gain.weight.T + norm.gain.bias
+        bias = c @ norm.bias.weight.T + norm.bias.bias
+        x = conv(torch.relu(normalized * gain[:, :, None, None] + bias[:, :, None, None]))
+    assert torch.allclose(G(z, c), torch.tanh(x), atol=1e-5)
+    plain = networks_dcgan.Generator(z_dim=8, c_dim=3, img_resolution=16, img_channels=1, ngf=4, cond_norm=False)
+    assert all(isinstance(norm, torch.nn.BatchNorm2d) for norm in plain.norms[0])
+
 def test_sinusoidal_embedding_closed_form():
     # dim 6: frequencies 10000^(-i/2), i = 0, 1, 2 -> 1, 0.01, 0.0001; sines first, then cosines.
     t = torch.tensor([0, 1, 250])
