@@ -88,6 +88,7 @@ class Generator(torch.nn.Module):
         ngf             = 64,           # Feature-map multiplier.
         bn_sets         = 1,            # Sets of batch-norm layers, chosen per call (DifGAN: one per generator step).
         cond_norm       = True,         # With c_dim > 0: the label also sets the batch norms' gains and biases.
+        c_lr_multiplier = 16,           # Learning-rate multiplier of the label's weights (see Discriminator).
     ):
         check_resolution(img_resolution)
         super().__init__()
@@ -104,14 +105,21 @@ class Generator(torch.nn.Module):
         norm = (lambda channels: CCBN(channels, c_dim, spectral=False)) if self.cond_norm else torch.nn.BatchNorm2d
         self.norms = torch.nn.ModuleList([torch.nn.ModuleList([norm(channels_at(res, img_resolution, ngf)) for res in resolutions]) for _ in range(bn_sets)])
         init_dcgan_weights(self)
+        self.c_lr_multiplier = c_lr_multiplier
+        with torch.no_grad():
+            self.convs[0].weight[z_dim:] /= c_lr_multiplier
+            for norm in (norm for norms in self.norms for norm in norms if self.cond_norm):
+                norm.gain.weight /= c_lr_multiplier
+                norm.bias.weight /= c_lr_multiplier
 
     def forward(self, z: torch.Tensor, c: torch.Tensor, bn_set: int = 0, update_emas: bool = False, **unused_kwargs) -> torch.Tensor:
         _ = update_emas # batch norm keeps its statistics in training mode
         misc.assert_shape(z, [None, self.z_dim])
-        x = torch.cat([z.to(torch.float32), c.to(torch.float32)], dim=1) if c.shape[1] > 0 else z.to(torch.float32)
+        c = c.to(torch.float32) * self.c_lr_multiplier
+        x = torch.cat([z.to(torch.float32), c], dim=1) if c.shape[1] > 0 else z.to(torch.float32)
         x = self.convs[0](x[:, :, None, None])
         for norm, conv in zip(self.norms[bn_set], self.convs[1:]):
-            x = conv(torch.relu(norm(x, c.to(torch.float32)) if self.cond_norm else norm(x)))
+            x = conv(torch.relu(norm(x, c) if self.cond_norm else norm(x)))
         return torch.tanh(x)
 
     def extra_repr(self) -> str:
@@ -129,6 +137,7 @@ class Discriminator(torch.nn.Module):
         ndf             = 64,           # Feature-map multiplier.
         t_aware         = True,         # Project the features onto an embedding of t (Diffusion-DCGAN); False: t ignored.
         t_embed_dim     = 128,          # Features of t's sinusoidal embedding.
+        c_lr_multiplier = 16,           # Learning-rate multiplier of the label embedding (see below).
     ):
         check_resolution(img_resolution)
         super().__init__()
@@ -148,6 +157,12 @@ class Discriminator(torch.nn.Module):
         self.t_embed = TimestepEmbedding(self.feature_dim, t_embed_dim) if t_aware else None
         self.c_embed = torch.nn.Linear(c_dim, self.feature_dim, bias=False) if c_dim > 0 else None
         init_dcgan_weights(self)
+        # The label embedding starts as N(0, 0.02) but moves c_lr_multiplier times faster under Adam (weights kept
+        # 1 / c_lr_multiplier as large, scaled back in forward): at DCGAN's learning rates it otherwise stays so small
+        # that D hardly tells a right label from a wrong one and G never learns them (real MNIST, docs/studies.md).
+        self.c_lr_multiplier = c_lr_multiplier
+        if self.c_embed is not None:
+            self.c_embed.weight.data /= c_lr_multiplier
 
     def forward(self, img: torch.Tensor, c: torch.Tensor, t: torch.Tensor, update_emas: bool = False, **unused_kwargs) -> torch.Tensor:
         _ = update_emas
@@ -158,7 +173,7 @@ class Discriminator(torch.nn.Module):
         if self.t_embed is not None:
             embedding = self.t_embed(t)
         if self.c_embed is not None:
-            c_embedding = self.c_embed(c.to(torch.float32))
+            c_embedding = self.c_embed(c.to(torch.float32)) * self.c_lr_multiplier
             embedding = c_embedding if embedding is None else embedding + c_embedding
         if embedding is not None:
             logits = logits + (h.sum([2, 3]) * embedding).sum(1, keepdim=True) / np.sqrt(self.feature_dim)

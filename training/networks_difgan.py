@@ -55,7 +55,7 @@ class Generator(torch.nn.Module):
         self.t_embed_kind = t_embed
         self.t_embed = TimestepEmbedding(t_features, t_embed_dim) if t_embed == 'sinusoidal' else None
         embed_features = dict(sinusoidal=t_features, scalar=1, none=0)[t_embed]
-        self.net = DCGANGenerator(z_dim=self.z_dim, c_dim=c_dim + embed_features, img_resolution=img_resolution, img_channels=img_channels, ngf=ngf, bn_sets=steps, cond_norm=False)
+        self.net = DCGANGenerator(z_dim=self.z_dim, c_dim=c_dim + embed_features, img_resolution=img_resolution, img_channels=img_channels, ngf=ngf, bn_sets=steps, cond_norm=False, c_lr_multiplier=1)
         self.input_norms = torch.nn.ModuleList([torch.nn.BatchNorm1d(self.z_dim, affine=False) for _ in range(steps)])
 
     def step(self, x: torch.Tensor, t: int, c: torch.Tensor) -> torch.Tensor:

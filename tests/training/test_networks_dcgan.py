@@ -49,7 +49,7 @@ def test_timestep_projection_by_hand():
     c = torch.eye(3)[[0, 1, 2, 0]]
     t = torch.tensor([[0], [3], [50], [7]])
     h = D.main(img)
-    emb = D.t_embed.fc1(torch.nn.functional.silu(D.t_embed.fc0(networks_dcgan.TimestepEmbedding.sinusoidal(t, 128)))) + c @ D.c_embed.weight.T
+    emb = D.t_embed.fc1(torch.nn.functional.silu(D.t_embed.fc0(networks_dcgan.TimestepEmbedding.sinusoidal(t, 128)))) + c @ D.c_embed.weight.T * D.c_lr_multiplier
     expected = (h * D.out.weight[0]).sum([1, 2, 3])[:, None] + (h.sum([2, 3]) * emb).sum(1, keepdim=True) / np.sqrt(h.shape[1])
     assert torch.allclose(D(img, c, t), expected, atol=1e-5)
     assert not torch.allclose(D(img, c, t), D(img, c, t + 1))
@@ -67,15 +67,33 @@ def test_class_conditional_batch_norm_by_hand():
             torch.nn.init.normal_(linear.weight, 0, 0.5)
             torch.nn.init.normal_(linear.bias, 0, 0.5)
     z, c = torch.randn([6, 8]), torch.eye(3)[[0, 1, 2, 2, 1, 0]]
-    x = G.convs[0](torch.cat([z, c], dim=1)[:, :, None, None])
+    scaled = c * 16 # the label's learning-rate multiplier (default)
+    x = G.convs[0](torch.cat([z, scaled], dim=1)[:, :, None, None])
     for norm, conv in zip(G.norms[0], G.convs[1:]):
         normalized = (x - x.mean([0, 2, 3], keepdim=True)) / (x.var([0, 2, 3], unbiased=False, keepdim=True) + 1e-5).sqrt()
-        gain = 1 + c @ norm.gain.weight.T + norm.gain.bias
-        bias = c @ norm.bias.weight.T + norm.bias.bias
+        gain = 1 + scaled @ norm.gain.weight.T + norm.gain.bias
+        bias = scaled @ norm.bias.weight.T + norm.bias.bias
         x = conv(torch.relu(normalized * gain[:, :, None, None] + bias[:, :, None, None]))
     assert torch.allclose(G(z, c), torch.tanh(x), atol=1e-5)
     plain = networks_dcgan.Generator(z_dim=8, c_dim=3, img_resolution=16, img_channels=1, ngf=4, cond_norm=False)
     assert all(isinstance(norm, torch.nn.BatchNorm2d) for norm in plain.norms[0])
+
+def test_label_lr_multiplier_starts_the_same():
+    # c_lr_multiplier rescales the label's weights and inputs, not the function: from the same seed, G and D with the
+    # default multiplier compute what they compute with 1 (to float rounding), and their label weights are 16x smaller.
+    z, c, t = torch.randn([6, 8]), torch.eye(3)[[0, 1, 2, 2, 1, 0]], torch.arange(6)
+    nets = {}
+    for multiplier in [1, 16]:
+        torch.manual_seed(3)
+        G = networks_dcgan.Generator(z_dim=8, c_dim=3, img_resolution=16, img_channels=1, ngf=4, c_lr_multiplier=multiplier)
+        D = networks_dcgan.Discriminator(c_dim=3, img_resolution=16, img_channels=1, ndf=4, c_lr_multiplier=multiplier)
+        img = G(z, c)
+        nets[multiplier] = (G, D, img, D(img, c, t))
+    (G1, D1, img1, logits1), (G16, D16, img16, logits16) = nets[1], nets[16]
+    assert torch.allclose(img1, img16, atol=1e-5) and torch.allclose(logits1, logits16, atol=1e-5)
+    assert torch.allclose(G1.convs[0].weight[8:], G16.convs[0].weight[8:] * 16)
+    assert torch.allclose(G1.norms[0][0].gain.weight, G16.norms[0][0].gain.weight * 16)
+    assert torch.allclose(D1.c_embed.weight, D16.c_embed.weight * 16)
 
 def test_sinusoidal_embedding_closed_form():
     # dim 6: frequencies 10000^(-i/2), i = 0, 1, 2 -> 1, 0.01, 0.0001; sines first, then cosines.
