@@ -7,7 +7,7 @@ On labelled real digits (a zip in dataset_tool.py's layout with class labels, e.
 
 splits the data (in the zip's order) into --num-train images to train on and the next --num-heldout to score
 against (WORKDIR/train.zip, WORKDIR/heldout.zip), trains every preset with and without the diffusion for every seed
-(and conditional runs, --cond=true, for --cond-seeds), --jobs runs at a time with the CPU cores shared among them (or OMP_NUM_THREADS each),
+(and conditional runs, --cond=true for --cond-kimg, for --cond-seeds), --jobs runs at a time with the CPU cores shared among them (or OMP_NUM_THREADS each),
 into WORKDIR/<preset>-<variant>/, then scores them. Runs already finished are kept; an unfinished one continues
 (--resume=auto); --no-train scores the finished runs only (while another call trains the rest). On the built-in digits, score runs trained beforehand (each group of runs in a directory of its own):
 
@@ -231,6 +231,7 @@ def tables(rows: list, floor: float, fid_num_gen: int) -> tuple:
 @click.option('--presets', help='With --data: presets to train (configs/)', metavar='LIST', default='demo', show_default=True)
 @click.option('--seeds', help='With --data: seeds of every preset and variant', metavar='LIST', default='0-2', show_default=True)
 @click.option('--cond-seeds', help='With --data: seeds of conditional runs (--cond=true) of every preset and variant [default: none]', metavar='LIST')
+@click.option('--cond-kimg', help='With --data: length of the conditional runs, kimg (60: where the StyleGAN2 demo learned the built-in digits\' labels)', type=click.IntRange(min=1), default=60, show_default=True)
 @click.option('--num-train', help='With --data: images to train on', type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option('--num-heldout', help='With --data: held-out images to score against', type=click.IntRange(min=10), default=2000, show_default=True)
 @click.option('--jobs', help='With --data: training runs at a time', type=click.IntRange(min=1), default=2, show_default=True)
@@ -240,7 +241,7 @@ def tables(rows: list, floor: float, fid_num_gen: int) -> tuple:
 @click.option('--fid-num-gen', help='Generated images for FID (last snapshot of each unconditional run) [default: --num-heldout with --data, else 400]', type=click.IntRange(min=10))
 @click.option('--results', 'results_path', help='JSON-lines file of scores, reused and extended [default: WORKDIR/scores.jsonl with --data]', metavar='PATH')
 @click.option('--plot', 'plot_path', help='Write a figure of coverage against kimg here (PNG)', metavar='PATH')
-def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_heldout, jobs, train, snap_kimg, num_gen, fid_num_gen, results_path, plot_path):
+def main(run_dirs, data, workdir, presets, seeds, cond_seeds, cond_kimg, num_train, num_heldout, jobs, train, snap_kimg, num_gen, fid_num_gen, results_path, plot_path):
     """Mode coverage and held-out FID of digit runs with and without the diffusion."""
     if data is None:
         if not run_dirs:
@@ -266,7 +267,7 @@ def main(run_dirs, data, workdir, presets, seeds, cond_seeds, num_train, num_hel
                     group = f'{name}-{"cond-" if cond else ""}{"diffusion" if diffusion else "nodiffusion"}'
                     for seed in seed_values:
                         args = [f'--cfg={name}', f'--seed={seed}', f'--tick={snap_kimg}', '--snap=1', '--diffusion' if diffusion else '--no-diffusion']
-                        jobs_list.append(dict(group=group, outdir=os.path.join(workdir, group, f'seed{seed}'), args=args + (['--cond=true'] if cond else [])))
+                        jobs_list.append(dict(group=group, outdir=os.path.join(workdir, group, f'seed{seed}'), args=args + (['--cond=true', f'--kimg={cond_kimg}'] if cond else [])))
         if train:
             train_all(jobs_list, references['train'], num_parallel=jobs)
         job_groups = {run_dir: job['group'] for job in jobs_list for run_dir in run_dirs_in(job['outdir']) if is_finished(run_dir)}

