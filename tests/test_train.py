@@ -355,13 +355,14 @@ with open(sys.argv[1], 'rb') as f:
 assert 'training' not in sys.modules, 'the pickle must carry the network source'
 G = data['G_ema']
 z = torch.from_numpy(__import__('numpy').random.RandomState(7).randn(4, G.z_dim)).float()
-img = G(z, torch.zeros([4, 0]), noise_mode='const')
+img = G(z, torch.eye(G.c_dim)[torch.arange(4) % G.c_dim] if G.c_dim else torch.zeros([4, 0]), noise_mode='const')
 torch.save(dict(img=img, state=data['diffusion_state']), sys.argv[2])
 '''
 
 def load_in_fresh_process(snapshot: str, tmp_path) -> dict:
-    """What _LOAD_SNAPSHOT saved: G_ema's images for RandomState(7) latents and the diffusion state, computed in a
-    process where only dnnlib and torch_utils are importable (the networks come from the pickle)."""
+    """What _LOAD_SNAPSHOT saved: G_ema's images for RandomState(7) latents (a conditional G: labels 0, 1, 2, 3 mod
+    c_dim) and the diffusion state, computed in a process where only dnnlib and torch_utils are importable (the
+    networks come from the pickle)."""
     for package in ['dnnlib', 'torch_utils']:
         shutil.copytree(os.path.join(REPO_ROOT, package), tmp_path / package)
     out = tmp_path / 'out.pt'

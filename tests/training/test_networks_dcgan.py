@@ -1,10 +1,13 @@
 """DCGAN (training/networks_dcgan.py): the original's layer widths and shapes at 32 and 64 px, the timestep
 projection of the Diffusion-DCGAN discriminator against a hand computation, the sinusoidal embedding's closed form."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
+from tests.test_train import load_in_fresh_process
 from training import networks_dcgan
 
 #----------------------------------------------------------------------------
@@ -94,6 +97,19 @@ def test_label_lr_multiplier_starts_the_same():
     assert torch.allclose(G1.convs[0].weight[8:], G16.convs[0].weight[8:] * 16)
     assert torch.allclose(G1.norms[0][0].gain.weight, G16.norms[0][0].gain.weight * 16)
     assert torch.allclose(D1.c_embed.weight, D16.c_embed.weight * 16)
+
+@pytest.mark.slow('a fresh Python process imports torch and loads a pickle')
+def test_conditional_generator_pickle_loads_without_training_package(tmp_path):
+    # The class-conditional batch norms come from networks_fastgan; a pickle of the conditional G still rebuilds
+    # where only dnnlib and torch_utils are importable, and renders the same images.
+    torch.manual_seed(4)
+    G = networks_dcgan.Generator(z_dim=8, c_dim=10, img_resolution=16, img_channels=1, ngf=4).eval()
+    snapshot = tmp_path / 'G.pkl'
+    with open(snapshot, 'wb') as f:
+        pickle.dump(dict(G_ema=G, diffusion_state=None), f)
+    result = load_in_fresh_process(str(snapshot), tmp_path / 'fresh')
+    z = torch.from_numpy(np.random.RandomState(7).randn(4, G.z_dim)).float()
+    assert torch.equal(result['img'], G(z, torch.eye(10)[:4]))
 
 def test_sinusoidal_embedding_closed_form():
     # dim 6: frequencies 10000^(-i/2), i = 0, 1, 2 -> 1, 0.01, 0.0001; sines first, then cosines.
